@@ -1,0 +1,28 @@
+# Two entry points: `make demo` (search + finalize on the built-in digits) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: install demo test lint bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+demo: install  ## the demo study starts afresh each time
+	rm -rf studies/demo studies/demo.db
+	$(BIN)/automl search --study demo --trials 12 --epochs 4
+	$(BIN)/automl finalize --study demo
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q
+
+bench: install
+	$(BIN)/python benchmarks/epoch_time.py
+
+clean:
+	rm -rf $(VENV) studies/cache

@@ -1,0 +1,232 @@
+"""The `automl` command: parses options and delegates to the library."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from automl.errors import AutoMLError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Search, train and honestly score CNN image classifiers.",
+)
+out = Console()
+err = Console(stderr=True)
+
+StudiesDir = Annotated[
+    Path,
+    typer.Option(help="Home of study databases, caches and outputs.", envvar="AUTOML_STUDIES_DIR"),
+]
+Storage = Annotated[
+    str | None,
+    typer.Option(help="Optuna storage URL [default: sqlite:///<studies-dir>/<study>.db]."),
+]
+Device = Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N.")]
+Precision = Annotated[
+    str, typer.Option(help="auto (bf16 on CPU, fp16 on CUDA) | bf16 | fp16 | fp32.")
+]
+
+
+def friendly_errors(command):
+    """AutoMLError -> one line on stderr and exit code 2; no traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except AutoMLError as exc:
+            err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            err.print("interrupted; rerun the same command to resume", highlight=False)
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+@app.callback()
+def setup(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False):
+    import optuna
+    from rich.logging import RichHandler
+
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(console=err, show_time=False, show_path=False)],
+        force=True,
+    )
+    optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.WARNING)
+    optuna.logging.disable_default_handler()
+    optuna.logging.enable_propagation()
+
+
+@app.command()
+@friendly_errors
+def search(
+    space: Annotated[str, typer.Option(help="A registered space name or a path to your .py.")] = (
+        "scratch_cnn"
+    ),
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="ImageFolder root holding train/<class>/*; omit for the built-in digits."
+        ),
+    ] = None,
+    test_dir: Annotated[
+        Path | None,
+        typer.Option(help="Held-out folder [default: <data>/test]; never read during search."),
+    ] = None,
+    study: Annotated[str | None, typer.Option(help="Study name [default: the space name].")] = None,
+    storage: Storage = None,
+    trials: Annotated[
+        int, typer.Option(min=1, help="Finished trials the study should reach.")
+    ] = 20,
+    timeout: Annotated[
+        float | None, typer.Option(help="Stop starting trials after this many seconds.")
+    ] = None,
+    epochs: Annotated[
+        int | None, typer.Option(min=1, help="Epochs per trial [default: 10, or the study's].")
+    ] = None,
+    sampler: Annotated[str, typer.Option(help="tpe | random | grid | cmaes.")] = "tpe",
+    pruner: Annotated[str, typer.Option(help="hyperband | median | sha | none.")] = "hyperband",
+    seed: Annotated[
+        int | None, typer.Option(help="Seed of the split, sampler and trials [default: 0].")
+    ] = None,
+    device: Device = "auto",
+    precision: Precision = "auto",
+    resolution: Annotated[
+        int | None, typer.Option(help="Fix the input resolution (px) instead of searching it.")
+    ] = None,
+    studies_dir: StudiesDir = Path("studies"),
+):
+    """Run or resume an Optuna study; rerunning the same command resumes it."""
+    from automl.study.search import search as run_search
+
+    result = run_search(
+        space,
+        data=data,
+        test_dir=test_dir,
+        study=study,
+        storage=storage,
+        trials=trials,
+        timeout=timeout,
+        epochs=epochs,
+        sampler=sampler,
+        pruner=pruner,
+        seed=seed,
+        device=device,
+        precision=precision,
+        resolution=resolution,
+        studies_dir=studies_dir,
+        progress=True,
+    )
+    try:
+        best = result.best_trial
+    except ValueError:
+        out.print(f"study {result.study_name}: no completed trial yet")
+        return
+    out.print(f"best: trial #{best.number}, val_acc {best.value:.4f}")
+    out.print(
+        f"next: automl finalize --study {result.study_name}"
+        + (f" --storage {storage}" if storage else ""),
+        highlight=False,
+    )
+
+
+@app.command()
+@friendly_errors
+def finalize(
+    study: Annotated[str, typer.Option(help="Name of the study to finalize.")],
+    storage: Storage = None,
+    force: Annotated[bool, typer.Option(help="Re-score a study that was already scored.")] = False,
+    data: Annotated[
+        Path | None, typer.Option(help="Where the study's data lives now, if moved.")
+    ] = None,
+    test_dir: Annotated[
+        Path | None, typer.Option(help="Where its held-out folder lives now.")
+    ] = None,
+    device: Device = "auto",
+    precision: Precision = "auto",
+    studies_dir: StudiesDir = Path("studies"),
+):
+    """Retrain the best trial on train+val, score it once on the held-out split."""
+    from automl.finalize import finalize as run_finalize
+
+    result = run_finalize(
+        study,
+        storage=storage,
+        studies_dir=studies_dir,
+        force=force,
+        device=device,
+        precision=precision,
+        data=data,
+        test_dir=test_dir,
+    )
+    m = result.metrics
+    out.print(
+        f"trial #{result.trial} retrained; held-out ({m['n']} images): "
+        f"accuracy {m['accuracy']:.4f}, F1 macro {m['f1_macro']:.4f}, "
+        f"F1 micro {m['f1_micro']:.4f}" + (" [forced re-score]" if result.forced else "")
+    )
+    out.print(f"wrote {result.model_path} and {result.metrics_path}", highlight=False)
+
+
+@app.command()
+@friendly_errors
+def predict(
+    images: Annotated[list[Path], typer.Argument(help="Image files to classify.")],
+    model: Annotated[Path, typer.Option(help="A model.pt written by `automl finalize`.")],
+    top_k: Annotated[int, typer.Option(min=1, help="Labels to show per image.")] = 3,
+    device: Device = "auto",
+):
+    """Top-k labels with probabilities for each image."""
+    from automl.predict import predict as run_predict
+
+    for p in run_predict(model, images, top_k=top_k, device=device):
+        labels = ", ".join(f"{name} {prob:.3f}" for name, prob in p.top)
+        out.print(f"{p.image}: {labels}", highlight=False)
+
+
+@app.command()
+@friendly_errors
+def studies(storage: Storage = None, studies_dir: StudiesDir = Path("studies")):
+    """List studies with their best value and trial counts per state."""
+    from automl.study.listing import list_studies
+
+    found = list_studies(storage, studies_dir)
+    if not found:
+        out.print(f"no studies in {storage or studies_dir}")
+        return
+    table = Table("study", "best val_acc", "trials", "test acc", "storage")
+    for s in found:
+        table.add_row(
+            s.name,
+            "-" if s.best_value is None else f"{s.best_value:.4f}",
+            ", ".join(f"{n} {k.lower()}" for k, n in s.counts.items()) or "none",
+            "-" if s.test_accuracy is None else f"{s.test_accuracy:.4f}",
+            s.storage,
+        )
+    out.print(table)
+
+
+@app.command()
+@friendly_errors
+def spaces():
+    """List the registered search spaces."""
+    from automl.spaces import get_space, list_spaces
+
+    for name in list_spaces():
+        out.print(f"{name}: {get_space(name).description.splitlines()[0]}", highlight=False)
+
+
+def main() -> None:
+    app()

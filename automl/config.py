@@ -1,0 +1,71 @@
+"""Frozen configs that a search space returns and every builder consumes.
+
+A space is a function `(trial) -> TrialConfig`; builders take these configs, never the
+trial, so the best trial rebuilds from its params alone via `optuna.trial.FixedTrial`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from automl.errors import ConfigError
+
+AUGMENTATIONS = ("none", "basic", "strong")
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    name: str = "adamw"  # a key of automl.train.optim.OPTIMIZERS
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    momentum: float = 0.9  # SGD only
+    nesterov: bool = False  # SGD only
+    scheduler: str = "cosine"  # a key of automl.train.optim.SCHEDULERS
+    label_smoothing: float = 0.0
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    resolution: int = 32  # images are resized to resolution x resolution once, then cached
+    batch_size: int = 64
+    augment: str = "none"  # one of AUGMENTATIONS
+
+    def __post_init__(self) -> None:
+        if self.augment not in AUGMENTATIONS:
+            raise ConfigError(
+                f"unknown augmentation {self.augment!r}; choose one of: {', '.join(AUGMENTATIONS)}"
+            )
+        if not 4 <= self.resolution <= 1024:
+            raise ConfigError(f"resolution {self.resolution} is outside 4..1024")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch size {self.batch_size} must be at least 1")
+
+
+@dataclass(frozen=True)
+class TrialConfig:
+    """Everything one trial needs: what to build, how to optimise it, how to feed it."""
+
+    model: Any  # a model config dataclass; its `arch` names the builder in automl.models
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+
+
+def config_to_dict(cfg: TrialConfig) -> dict[str, Any]:
+    """Plain-type form, safe for `torch.load(weights_only=True)` and JSON."""
+    return {
+        "model": {"arch": cfg.model.arch, **dataclasses.asdict(cfg.model)},
+        "optim": dataclasses.asdict(cfg.optim),
+        "data": dataclasses.asdict(cfg.data),
+    }
+
+
+def config_from_dict(d: dict[str, Any]) -> TrialConfig:
+    from automl.models import model_config_class
+
+    model = dict(d["model"])
+    cls = model_config_class(model.pop("arch"))
+    return TrialConfig(
+        model=cls(**model), optim=OptimConfig(**d["optim"]), data=DataConfig(**d["data"])
+    )

@@ -1,0 +1,45 @@
+"""Decode one image file to a uint8 RGB tensor, and squash it to a square resolution."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+from torchvision.io import ImageReadMode, decode_image
+from torchvision.transforms.v2 import functional as TF
+
+logger = logging.getLogger(__name__)
+
+
+def _decode_pil(path: Path) -> torch.Tensor | None:
+    try:
+        with Image.open(path) as im:
+            rgb = ImageOps.exif_transpose(im).convert("RGB")
+        return torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1).contiguous()
+    except Exception as exc:  # any unreadable file is skipped, never fatal
+        logger.debug("PIL cannot decode %s: %s", path, exc)
+        return None
+
+
+def decode_file(path: Path) -> torch.Tensor | None:
+    """Return uint8 RGB (3, H, W), or None when the file is not a readable image."""
+    try:
+        img = decode_image(str(path), mode=ImageReadMode.RGB, apply_exif_orientation=True)
+    except Exception as exc:
+        logger.debug("torchvision cannot decode %s (%s); trying PIL", path, exc)
+        img = _decode_pil(path)
+    if img is None:
+        return None
+    if img.ndim == 4:  # animated GIF: keep the first frame
+        img = img[0]
+    if img.ndim != 3 or img.shape[0] != 3 or img.shape[1] == 0 or img.shape[2] == 0:
+        return None
+    return img.to(torch.uint8)
+
+
+def resize_square(img: torch.Tensor, resolution: int) -> torch.Tensor:
+    """Squash uint8 (..., C, H, W) to (..., C, R, R): the whole image, no crop."""
+    return TF.resize(img, [resolution, resolution], antialias=True)

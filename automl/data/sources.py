@@ -1,0 +1,174 @@
+"""Where images come from: the built-in digits or an ImageFolder root (train/ + held-out)."""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from automl.data import cache
+from automl.data.decode import resize_square
+from automl.data.files import decode_folder, hash_files, list_classes, list_files
+from automl.errors import DataError
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    images: torch.Tensor  # uint8 (N, C, R, R); may be memory-mapped: treat as read-only
+    labels: torch.Tensor  # int64 (N,)
+    classes: tuple[str, ...]
+
+
+class DataSource(ABC):
+    name: str
+    test_dir: str | None
+    classes: tuple[str, ...]
+    channels: int
+    fingerprint: str  # content hash of the training pool only
+    default_resolution: int | None = None  # pinned when the user fixes none (tiny native images)
+
+    @abstractmethod
+    def train_pool(self, resolution: int, cache_dir: Path) -> ImageSet:
+        """Images that search trials may train and validate on (decoded once, cached)."""
+
+    @abstractmethod
+    def held_out(self, resolution: int, cache_dir: Path) -> ImageSet:
+        """The held-out split; only the final scoring reads it."""
+
+    def describe(self) -> dict:
+        return {
+            "data": self.name,
+            "test_dir": self.test_dir,
+            "fingerprint": self.fingerprint,
+            "classes": list(self.classes),
+            "channels": self.channels,
+        }
+
+
+class DigitsSource(DataSource):
+    """sklearn's 1797 8x8 digits; a fixed stratified 20% is held out."""
+
+    def __init__(self) -> None:
+        from sklearn.datasets import load_digits
+        from sklearn.model_selection import train_test_split
+
+        bunch = load_digits()
+        pixels = np.rint(bunch.images * 255.0 / 16.0).clip(0, 255).astype(np.uint8)
+        self._images = torch.from_numpy(pixels).unsqueeze(1)  # (N, 1, 8, 8)
+        self._labels = torch.from_numpy(bunch.target.astype(np.int64))
+        train, test = train_test_split(
+            np.arange(len(pixels)), test_size=0.2, stratify=bunch.target, random_state=0
+        )
+        self._split = {"train": np.sort(train), "test": np.sort(test)}
+        digest = hashlib.blake2b(digest_size=32)
+        digest.update(pixels.tobytes())
+        digest.update(bunch.target.astype(np.int64).tobytes())
+        self.name = "digits"
+        self.test_dir = None
+        self.classes = tuple(str(k) for k in range(10))
+        self.channels = 1
+        self.default_resolution = 32  # 8x8 scans: searching 128 px would only cost time
+        self.fingerprint = digest.hexdigest()
+
+    def _subset(self, kind: str, resolution: int, cache_dir: Path) -> ImageSet:
+        idx = torch.from_numpy(self._split[kind])
+
+        def build() -> cache.Entry:
+            return cache.Entry(resize_square(self._images[idx], resolution), self._labels[idx])
+
+        entry = cache.load_or_build(
+            cache_dir, kind, self.fingerprint, resolution, self.classes, build
+        )
+        return ImageSet(entry.images, entry.labels, self.classes)
+
+    def train_pool(self, resolution: int, cache_dir: Path) -> ImageSet:
+        return self._subset("train", resolution, cache_dir)
+
+    def held_out(self, resolution: int, cache_dir: Path) -> ImageSet:
+        return self._subset("test", resolution, cache_dir)
+
+
+class FolderSource(DataSource):
+    """`root/train/<class>/**` for the pool; `test_dir/<class>/**` (default root/test) held out."""
+
+    def __init__(self, root: Path, test_dir: Path | None) -> None:
+        hint = "pass --data DIR holding train/<class>/*.jpg, or omit --data for the built-in digits"
+        if not root.exists():
+            raise DataError(f"data root {root} does not exist; {hint}")
+        if not root.is_dir():
+            raise DataError(f"data root {root} is not a directory; {hint}")
+        train = root / "train"
+        if not train.is_dir():
+            raise DataError(f"no train/ folder in {root}; expected {train}/<class>/*.jpg")
+        classes = list_classes(train)
+        if not classes:
+            raise DataError(f"no class folders in {train}; expected {train}/<class>/*.jpg")
+        files = [list_files(train / c) for c in classes]
+        for name, group in zip(classes, files, strict=True):
+            if not group:
+                raise DataError(
+                    f"class folder {train / name} has no files; add images or remove the folder"
+                )
+        test = (test_dir if test_dir is not None else root / "test").expanduser().resolve()
+        if not test.is_dir():
+            raise DataError(
+                f"held-out folder {test} does not exist; "
+                "pass --test-dir DIR (for iNaturalist-style layouts, ROOT/val)"
+            )
+        test_classes = list_classes(test)
+        if test_classes != classes:
+            missing = sorted(set(classes) - set(test_classes))
+            extra = sorted(set(test_classes) - set(classes))
+            raise DataError(
+                f"held-out classes in {test} differ from training classes: "
+                f"missing {missing}, extra {extra}"
+            )
+        self._train, self._test, self._files = train, test, files
+        self.name = str(root)
+        self.test_dir = str(test)
+        self.classes = classes
+        self.channels = 3
+        self.fingerprint = hash_files(train, [p for group in files for p in group])
+
+    def train_pool(self, resolution: int, cache_dir: Path) -> ImageSet:
+        files, fingerprint = self._files, self.fingerprint
+        return self._load("train", self._train, files, fingerprint, resolution, cache_dir)
+
+    def held_out(self, resolution: int, cache_dir: Path) -> ImageSet:
+        files = [list_files(self._test / c) for c in self.classes]
+        fingerprint = hash_files(self._test, [p for group in files for p in group])
+        return self._load("test", self._test, files, fingerprint, resolution, cache_dir)
+
+    def _load(
+        self,
+        kind: str,
+        base: Path,
+        files: list[list[Path]],
+        fingerprint: str,
+        resolution: int,
+        cache_dir: Path,
+    ) -> ImageSet:
+        min_per_class = 2 if kind == "train" else 1
+
+        def build() -> cache.Entry:
+            return cache.Entry(*decode_folder(base, files, self.classes, resolution, min_per_class))
+
+        entry = cache.load_or_build(cache_dir, kind, fingerprint, resolution, self.classes, build)
+        return ImageSet(entry.images, entry.labels, self.classes)
+
+
+def open_source(data: str | Path | None = None, test_dir: str | Path | None = None) -> DataSource:
+    """Open the built-in digits (`data` None or "digits") or an ImageFolder root."""
+    if data is None or (isinstance(data, str) and data == "digits"):
+        if test_dir is not None:
+            raise DataError(
+                "--test-dir only applies to an image folder; the built-in digits hold out a "
+                "fixed 20%; pass --data DIR or drop --test-dir"
+            )
+        return DigitsSource()
+    root = Path(data).expanduser().resolve()
+    return FolderSource(root, None if test_dir is None else Path(test_dir))

@@ -1,0 +1,157 @@
+"""`automl finalize`: retrain the best trial on train+val, score it once on the held-out split."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from optuna.trial import TrialState
+from torch import nn
+
+from automl.config import config_to_dict
+from automl.data import Batches, open_source
+from automl.errors import DataError, StudyError
+from automl.io import save_torch, write_json
+from automl.metrics import classification_metrics
+from automl.spaces import get_space
+from automl.study.storage import default_storage, load_study
+from automl.train.engine import evaluate
+from automl.train.fit import fit
+from automl.train.precision import resolve_device, resolve_precision
+
+log = logging.getLogger(__name__)
+
+from automl.predict import MODEL_FORMAT  # noqa: E402
+
+
+@dataclass(frozen=True)
+class FinalResult:
+    study: str
+    trial: int  # number of the best trial that was retrained
+    run: int  # 1 for the first scoring, 2+ for forced re-scores
+    forced: bool
+    metrics: dict
+    model_path: Path
+    metrics_path: Path
+
+    @property
+    def test_accuracy(self) -> float:
+        return self.metrics["accuracy"]
+
+
+def final_dir(study: str, studies_dir: str | Path = "studies") -> Path:
+    return Path(studies_dir) / study / "final"
+
+
+def finalize(
+    study: str,
+    *,
+    storage: str | None = None,
+    studies_dir: str | Path = "studies",
+    force: bool = False,
+    device: str = "auto",
+    precision: str = "auto",
+    data: str | Path | None = None,
+    test_dir: str | Path | None = None,
+) -> FinalResult:
+    """Retrain the best trial from its params alone and evaluate it on the held-out split once.
+
+    `data` / `test_dir` override where the study's data now lives (its content must not change).
+    """
+    the_study = load_study(study, storage or default_storage(study, studies_dir))
+    attrs = the_study.user_attrs
+    if "space" not in attrs:
+        raise StudyError(f"study {study!r} was not made by `automl search`; nothing to finalize")
+    runs = list(attrs.get("final_runs", []))
+    if runs and not force:
+        last = runs[-1]
+        raise StudyError(
+            f"study {study!r} was already scored on its held-out split ({last['finished_at']}, "
+            f"test accuracy {last['accuracy']:.4f}); pass --force to re-score (both runs are kept)"
+        )
+    if not the_study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        raise StudyError(f"study {study!r} has no completed trial yet; run `automl search` first")
+    best = the_study.best_trial
+    space = get_space(attrs["space_file"] or attrs["space"])
+    cfg = space.rebuild(best.params)
+    amp = resolve_precision(precision, resolve_device(device))
+    source = open_source(
+        data or (None if attrs["data"] == "digits" else attrs["data"]),
+        test_dir or attrs["test_dir"],
+    )
+    if source.fingerprint != attrs["data_fingerprint"]:
+        raise DataError(
+            f"the training data at {source.name} is not what study {study!r} searched on "
+            "(its content changed); point --data at the original data"
+        )
+    cache_dir = Path(studies_dir) / "cache"
+    pool = source.train_pool(cfg.data.resolution, cache_dir)
+    epochs = int(best.user_attrs.get("epochs_run", attrs["epochs"]))
+    seed = int(best.user_attrs.get("seed", attrs["seed"]))
+    log.info(
+        "retraining trial %d on train+val (%d images) for %d epochs",
+        best.number,
+        len(pool.labels),
+        epochs,
+    )
+    trained = fit(
+        cfg,
+        (pool.images, pool.labels),
+        None,
+        num_classes=len(source.classes),
+        epochs=epochs,
+        precision=amp,
+        seed=seed,
+    )
+
+    # The one and only read of the held-out split.
+    test = source.held_out(cfg.data.resolution, cache_dir)
+    batches = Batches(
+        test.images, test.labels, 256, mean=trained.mean, std=trained.std, device=amp.device
+    )
+    scored = evaluate(trained.model, nn.CrossEntropyLoss(), batches, amp)
+    metrics = classification_metrics(
+        test.labels.tolist(), scored.predictions.tolist(), source.classes
+    )
+    record = {
+        "run": len(runs) + 1,
+        "forced": bool(runs),
+        "trial": best.number,
+        "val_accuracy": best.value,
+        "test_loss": scored.loss,
+        **metrics,
+        "epochs": epochs,
+        "seed": seed,
+        "device": str(amp.device),
+        "precision": amp.name,
+        "train_images": len(pool.labels),
+        "test_images": len(test.labels),
+        "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "history": trained.history,
+        "params": best.params,
+    }
+    out = final_dir(study, studies_dir)
+    model_path = save_torch(
+        out / "model.pt",
+        {
+            "format": MODEL_FORMAT,
+            "state_dict": trained.model.state_dict(),
+            "config": config_to_dict(cfg),
+            "classes": list(source.classes),
+            "resolution": cfg.data.resolution,
+            "in_chans": pool.images.shape[1],
+            "mean": list(trained.mean),
+            "std": list(trained.std),
+            "study": study,
+            "trial": best.number,
+        },
+    )
+    metrics_path = write_json(out / "metrics.json", {**record, "previous_runs": runs})
+    the_study.set_user_attr(
+        "final_runs", [*runs, {k: v for k, v in record.items() if k != "history"}]
+    )
+    return FinalResult(
+        study, best.number, record["run"], record["forced"], metrics, model_path, metrics_path
+    )

@@ -1,0 +1,39 @@
+"""Held-out metrics: accuracy, macro/micro F1, per-class precision/recall/F1, confusion matrix."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn.metrics import (
+    accuracy_score,
+    confusion_matrix,
+    f1_score,
+    precision_recall_fscore_support,
+)
+
+
+def classification_metrics(
+    targets: Sequence[int], predictions: Sequence[int], classes: Sequence[str]
+) -> dict:
+    y, p = np.asarray(targets), np.asarray(predictions)
+    labels = list(range(len(classes)))
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y, p, labels=labels, zero_division=0
+    )
+    return {
+        "accuracy": float(accuracy_score(y, p)),
+        "f1_macro": float(f1_score(y, p, labels=labels, average="macro", zero_division=0)),
+        "f1_micro": float(f1_score(y, p, labels=labels, average="micro", zero_division=0)),
+        "per_class": {
+            name: {
+                "precision": float(precision[i]),
+                "recall": float(recall[i]),
+                "f1": float(f1[i]),
+                "support": int(support[i]),
+            }
+            for i, name in enumerate(classes)
+        },
+        "confusion_matrix": confusion_matrix(y, p, labels=labels).tolist(),  # rows: true class
+        "n": int(len(y)),
+    }

@@ -1,0 +1,97 @@
+"""The 5-block CNN users hand-write: [conv -> (BN) -> activation -> max-pool] x 5, dense, output."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from torch import nn
+
+from automl.errors import ConfigError
+from automl.models import register_model
+from automl.models.layers import ACTIVATIONS, get_activation
+
+FILTER_ORGS = ("same", "double", "half")
+
+
+@dataclass(frozen=True)
+class ScratchCNNConfig:
+    arch: ClassVar[str] = "scratch_cnn"
+    base_filters: int = 32
+    filter_org: str = "same"  # same | double | half: how filters change from block to block
+    kernel_size: int = 3
+    activation: str = "relu"
+    batch_norm: bool = True
+    dropout: float = 0.0
+    dense_units: int = 128
+    blocks: int = 5
+    min_filters: int = 8  # sane bounds that "double" and "half" are clipped to
+    max_filters: int = 512
+
+    def __post_init__(self) -> None:
+        if self.filter_org not in FILTER_ORGS:
+            raise ConfigError(
+                f"unknown filter organisation {self.filter_org!r}; choose one of: "
+                + ", ".join(FILTER_ORGS)
+            )
+        if self.activation not in ACTIVATIONS:
+            get_activation(self.activation)  # raises with the valid names
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout {self.dropout} is outside [0, 1)")
+        if self.kernel_size < 1 or self.kernel_size % 2 == 0:
+            raise ConfigError(f"kernel size {self.kernel_size} must be odd and positive")
+
+    def filters(self) -> list[int]:
+        factor = {"same": 1.0, "double": 2.0, "half": 0.5}[self.filter_org]
+        return [
+            int(min(self.max_filters, max(self.min_filters, round(self.base_filters * factor**i))))
+            for i in range(self.blocks)
+        ]
+
+
+def output_size(resolution: int, blocks: int) -> int:
+    """Spatial size after `blocks` 2x2 max-pools with ceil_mode (never below 1)."""
+    size = resolution
+    for _ in range(blocks):
+        size = -(-size // 2)
+    return size
+
+
+class ScratchCNN(nn.Module):
+    def __init__(self, cfg: ScratchCNNConfig, num_classes: int, in_chans: int, resolution: int):
+        super().__init__()
+        layers: list[nn.Module] = []
+        channels = in_chans
+        for width in cfg.filters():
+            layers += [
+                nn.Conv2d(
+                    channels,
+                    width,
+                    cfg.kernel_size,
+                    padding=cfg.kernel_size // 2,
+                    bias=not cfg.batch_norm,
+                ),
+                nn.BatchNorm2d(width) if cfg.batch_norm else nn.Identity(),
+                get_activation(cfg.activation),
+                nn.MaxPool2d(2, ceil_mode=True),
+            ]
+            channels = width
+        self.features = nn.Sequential(*layers)
+        side = output_size(resolution, cfg.blocks)
+        self.head = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(channels * side * side, cfg.dense_units),
+            get_activation(cfg.activation),
+            nn.Dropout(cfg.dropout),
+            nn.Linear(cfg.dense_units, num_classes),
+        )
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+@register_model("scratch_cnn", ScratchCNNConfig)
+def scratch_cnn(
+    cfg: ScratchCNNConfig, num_classes: int, in_chans: int = 3, resolution: int = 32
+) -> ScratchCNN:
+    return ScratchCNN(cfg, num_classes, in_chans, resolution)

@@ -1,0 +1,48 @@
+"""Name -> object tables with one getter whose error lists the valid names."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import Generic, TypeVar
+
+from automl.errors import ConfigError
+
+T = TypeVar("T")
+
+
+def choose(table: Mapping[str, T], name: str, what: str) -> T:
+    """Look `name` up in `table`; a miss names what was got and what is allowed."""
+    try:
+        return table[name]
+    except KeyError:
+        allowed = ", ".join(sorted(table))
+        raise ConfigError(f"unknown {what} {name!r}; choose one of: {allowed}") from None
+
+
+class Registry(Generic[T]):
+    """A named table filled by a decorator, timm style: `@reg.register("name")`."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self._items: dict[str, T] = {}
+
+    def register(self, name: str) -> Callable[[T], T]:
+        def decorator(obj: T) -> T:
+            if name in self._items and self._items[name] is not obj:
+                raise ConfigError(f"{self.what} {name!r} is registered twice")
+            self._items[name] = obj
+            return obj
+
+        return decorator
+
+    def get(self, name: str) -> T:
+        return choose(self._items, name, self.what)
+
+    def names(self) -> list[str]:
+        return sorted(self._items)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())

@@ -1,0 +1,98 @@
+"""The objective: build a trial's config, train it, report every epoch, prune when told."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import optuna
+import torch
+
+from automl.data import DataSource
+from automl.errors import TrainingError
+from automl.spaces import Space
+from automl.train.fit import fit, model_stats
+from automl.train.precision import Precision
+
+
+class Objective:
+    """Maximises validation accuracy after the last epoch; the split is fixed for the study."""
+
+    def __init__(
+        self,
+        space: Space,
+        source: DataSource,
+        val_indices: list[int],
+        *,
+        epochs: int,
+        precision: Precision,
+        seed: int,
+        cache_dir: Path,
+    ) -> None:
+        self.space = space
+        self.source = source
+        self.val_indices = np.asarray(sorted(val_indices), dtype=np.int64)
+        self.epochs = epochs
+        self.precision = precision
+        self.seed = seed
+        self.cache_dir = cache_dir
+        self._splits: dict[int, tuple] = {}  # resolution -> (train, val) tensors, kept in memory
+
+    def split(self, resolution: int) -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
+        if resolution not in self._splits:
+            pool = self.source.train_pool(resolution, self.cache_dir)
+            is_val = np.zeros(len(pool.labels), dtype=bool)
+            is_val[self.val_indices] = True
+            train_idx = torch.from_numpy(np.flatnonzero(~is_val))
+            val_idx = torch.from_numpy(self.val_indices)
+            self._splits[resolution] = (
+                (pool.images[train_idx], pool.labels[train_idx]),
+                (pool.images[val_idx], pool.labels[val_idx]),
+            )
+        return self._splits[resolution]
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        cfg = self.space(trial)
+        train, val = self.split(cfg.data.resolution)
+        seed = self.seed + trial.number
+        for key, value in {
+            "seed": seed,
+            "device": str(self.precision.device),
+            "precision": self.precision.name,
+        }.items():
+            trial.set_user_attr(key, value)
+        history: list[dict] = []
+
+        def on_model(model: torch.nn.Module) -> None:
+            for key, value in model_stats(model, train[0].shape[1], cfg.data.resolution).items():
+                trial.set_user_attr(key, value)
+
+        def on_epoch(epoch: int, row: dict) -> None:
+            history.append(row)
+            trial.set_user_attr("history", history)
+            trial.report(row["val_acc"], epoch)
+            if trial.should_prune():
+                trial.set_user_attr("pruned_reason", f"pruner stopped it after epoch {epoch}")
+                raise optuna.TrialPruned(f"pruned after epoch {epoch}")
+
+        start = time.perf_counter()
+        try:
+            fit(
+                cfg,
+                train,
+                val,
+                num_classes=len(self.source.classes),
+                epochs=self.epochs,
+                precision=self.precision,
+                seed=seed,
+                on_model=on_model,
+                on_epoch=on_epoch,
+            )
+        except TrainingError as exc:  # NaN/inf loss: not a score, not a crash of the search
+            trial.set_user_attr("pruned_reason", str(exc))
+            raise optuna.TrialPruned(str(exc)) from exc
+        finally:
+            trial.set_user_attr("wall_time", time.perf_counter() - start)
+            trial.set_user_attr("epochs_run", len(history))
+        return history[-1]["val_acc"]

@@ -1,0 +1,61 @@
+"""rich progress for `automl search`: a bar for the study and a line per finished trial."""
+
+from __future__ import annotations
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+STATE_STYLE = {TrialState.COMPLETE: "green", TrialState.PRUNED: "yellow", TrialState.FAIL: "red"}
+
+
+def describe_trial(trial: FrozenTrial, best: float | None = None) -> str:
+    """One line: number, state, value, epochs, time and the trial's params."""
+    style = STATE_STYLE.get(trial.state, "white")
+    history = trial.user_attrs.get("history", [])
+    acc = history[-1]["val_acc"] if history else None
+    value = f"val_acc {acc:.4f}" if acc is not None else "val_acc   -   "
+    star = " [bold]*best*[/bold]" if best is not None and trial.value == best else ""
+    params = " ".join(f"{k}={_short(v)}" for k, v in trial.params.items())
+    reason = trial.user_attrs.get("pruned_reason", "") if trial.state == TrialState.PRUNED else ""
+    seconds = trial.user_attrs.get("wall_time", 0.0)
+    return (
+        f"#{trial.number:<3} [{style}]{trial.state.name:<8}[/{style}] {value}  "
+        f"{len(history)} ep {seconds:6.1f}s{star}  [dim]{params}[/dim]"
+        + (f"  [yellow]({reason})[/yellow]" if reason else "")
+    )
+
+
+def _short(value) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+class TrialPrinter:
+    """Context manager and optuna callback; call it from the CLI, never from library code."""
+
+    def __init__(self, study_name: str, total: int, done: int, console: Console | None = None):
+        self.progress = Progress(
+            TextColumn(f"[bold]{study_name}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console or Console(stderr=True),
+        )
+        self.task = self.progress.add_task("trials", total=total, completed=done)
+
+    def __enter__(self) -> TrialPrinter:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.stop()
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        try:
+            best = study.best_value
+        except ValueError:
+            best = None
+        self.progress.console.print(describe_trial(trial, best), highlight=False)
+        if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
+            self.progress.advance(self.task)

@@ -1,0 +1,115 @@
+"""Build what a config asks for and train it: the loop shared by search, finalize, benchmarks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from automl.config import TrialConfig
+from automl.data import Batches, channel_stats
+from automl.models import create_model
+from automl.models.flops import count_flops, count_params
+from automl.train.engine import evaluate, train_one_epoch
+from automl.train.optim import create_optimizer, create_scheduler
+from automl.train.precision import Precision
+
+EpochCallback = Callable[[int, dict], None]  # (epoch starting at 1, history row)
+
+
+@dataclass
+class FitResult:
+    model: nn.Module
+    history: list[dict] = field(default_factory=list)
+    mean: tuple[float, ...] = ()
+    std: tuple[float, ...] = ()
+
+
+def build_model(
+    cfg: TrialConfig, num_classes: int, in_chans: int, precision: Precision
+) -> nn.Module:
+    model = create_model(
+        cfg.model, num_classes=num_classes, in_chans=in_chans, resolution=cfg.data.resolution
+    )
+    return model.to(precision.device, memory_format=torch.channels_last)
+
+
+def model_stats(model: nn.Module, in_chans: int, resolution: int) -> dict:
+    return {
+        "params": count_params(model),
+        "trainable_params": count_params(model, True),
+        "flops": count_flops(model, in_chans, resolution),
+    }
+
+
+def fit(
+    cfg: TrialConfig,
+    train: tuple[torch.Tensor, torch.Tensor],
+    val: tuple[torch.Tensor, torch.Tensor] | None,
+    *,
+    num_classes: int,
+    epochs: int,
+    precision: Precision,
+    seed: int,
+    on_model: Callable[[nn.Module], None] | None = None,
+    on_epoch: EpochCallback | None = None,
+) -> FitResult:
+    """Train `cfg` on uint8 `train` images for `epochs`; evaluate on `val` after each epoch."""
+    torch.manual_seed(seed)
+    images, labels = train
+    mean, std = channel_stats(images)
+    model = build_model(cfg, num_classes, images.shape[1], precision)
+    if on_model is not None:
+        on_model(model)
+    generator = torch.Generator().manual_seed(seed)
+    train_batches = Batches(
+        images,
+        labels,
+        cfg.data.batch_size,
+        mean=mean,
+        std=std,
+        device=precision.device,
+        shuffle=True,
+        augment=cfg.data.augment,
+        generator=generator,
+    )
+    val_batches = (
+        None
+        if val is None
+        else Batches(
+            val[0],
+            val[1],
+            max(256, cfg.data.batch_size),
+            mean=mean,
+            std=std,
+            device=precision.device,
+        )
+    )
+    optimizer = create_optimizer(model.parameters(), cfg.optim)
+    scheduler = create_scheduler(optimizer, cfg.optim, epochs * max(1, len(train_batches)))
+    scaler = precision.grad_scaler()
+    criterion = nn.CrossEntropyLoss(label_smoothing=cfg.optim.label_smoothing)
+    result = FitResult(model, mean=mean, std=std)
+    for epoch in range(1, epochs + 1):
+        stats = train_one_epoch(
+            model, criterion, optimizer, scheduler, train_batches, precision, scaler
+        )
+        row = {
+            "epoch": epoch,
+            "train_loss": stats.loss,
+            "train_acc": stats.accuracy,
+            "seconds": stats.seconds,
+        }
+        if val_batches is not None:
+            ev = evaluate(model, criterion, val_batches, precision)
+            row |= {
+                "val_loss": ev.loss,
+                "val_acc": ev.accuracy,
+                "seconds": stats.seconds + ev.seconds,
+            }
+        result.history.append(row)
+        if on_epoch is not None:
+            on_epoch(epoch, row)
+    return result

@@ -1,0 +1,145 @@
+"""automl.search on the built-in digits: attrs, resume, samplers, and refusals."""
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+import automl
+from automl import ConfigError, StorageError, StudyError
+from automl.study.samplers import create_sampler
+from automl.study.storage import open_storage
+
+TINY = {"resolution": 32, "epochs": 1, "pruner": "none"}
+
+
+def test_study_records_what_finalize_needs(digits_study):
+    studies_dir, name = digits_study
+    study = optuna.load_study(study_name=name, storage=f"sqlite:///{studies_dir}/{name}.db")
+    attrs = study.user_attrs
+    assert attrs["space"] == "scratch_cnn" and attrs["data"] == "digits"
+    assert attrs["resolution"] == 32 and attrs["epochs"] == 2 and attrs["split_seed"] == 0
+    assert len(attrs["data_fingerprint"]) >= 32
+    assert abs(len(attrs["val_indices"]) - 0.2 * 1437) <= 5
+    assert attrs["classes"] == [str(i) for i in range(10)]
+    for trial in study.trials:
+        assert trial.state == TrialState.COMPLETE
+        assert trial.params["resolution"] == 32
+        ua = trial.user_attrs
+        assert ua["params"] > 0 and ua["flops"] > 0 and ua["wall_time"] > 0
+        assert ua["device"] == "cpu" and ua["precision"] == "bf16"
+        assert [row["epoch"] for row in ua["history"]] == [1, 2]
+        assert trial.intermediate_values.keys() == {1, 2}
+        assert trial.value == ua["history"][-1]["val_acc"]
+
+
+def test_rerun_resumes_and_adds_only_missing_trials(tmp_path):
+    first = automl.search(study="r", trials=2, studies_dir=tmp_path, **TINY)
+    before = {t.number: (t.value, t.params) for t in first.trials}
+    again = automl.search(study="r", trials=2, studies_dir=tmp_path, **TINY)
+    assert len(again.trials) == 2  # nothing to do
+    more = automl.search(study="r", trials=3, studies_dir=tmp_path)  # settings come from the study
+    assert len(more.trials) == 3
+    assert {t.number: (t.value, t.params) for t in more.trials[:2]} == before
+    assert (
+        more.trials[2].params["resolution"] == 32 and len(more.trials[2].user_attrs["history"]) == 1
+    )
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"epochs": 3}, "created with epochs=1, not 3"),
+        ({"seed": 5}, "created with seed=0, not 5"),
+        ({"resolution": 64}, "created with resolution=32, not 64"),
+    ],
+)
+def test_resume_refuses_changed_settings(tmp_path, change, message):
+    automl.search(study="s", trials=1, studies_dir=tmp_path, **TINY)
+    with pytest.raises(StudyError, match=message):
+        automl.search(study="s", trials=2, studies_dir=tmp_path, **{**TINY, **change})
+
+
+def test_split_is_stable_for_a_study(tmp_path):
+    a = automl.search(study="a", trials=1, studies_dir=tmp_path, **TINY)
+    b = automl.search(study="b", trials=1, studies_dir=tmp_path, **TINY)
+    c = automl.search(study="c", trials=1, studies_dir=tmp_path, seed=1, **TINY)
+    assert a.user_attrs["val_indices"] == b.user_attrs["val_indices"]
+    assert a.user_attrs["val_indices"] != c.user_attrs["val_indices"]
+
+
+@pytest.mark.parametrize("sampler", ["random", "grid", "cmaes"])
+def test_other_samplers_run(tmp_path, sampler):
+    study = automl.search(study=sampler, trials=2, sampler=sampler, studies_dir=tmp_path, **TINY)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2
+    if sampler == "grid":
+        assert all(t.params["resolution"] == 32 for t in study.trials)  # the pin holds in grids
+
+
+def test_pruner_prunes_and_says_why(tmp_path):
+    study = automl.search(
+        study="p",
+        trials=8,
+        studies_dir=tmp_path,
+        sampler="random",
+        pruner="median",
+        resolution=32,
+        epochs=3,
+    )
+    pruned = [t for t in study.trials if t.state == TrialState.PRUNED]
+    assert pruned, "median pruning should stop some of 8 random trials"
+    for t in pruned:
+        assert t.user_attrs["pruned_reason"].startswith("pruner stopped it after epoch")
+        assert t.user_attrs["epochs_run"] < 3
+
+
+def test_non_finite_loss_is_pruned_not_scored(tmp_path):
+    space = tmp_path / "exploding.py"
+    space.write_text(
+        "from automl import TrialConfig, OptimConfig, DataConfig\n"
+        "from automl.models.scratch_cnn import ScratchCNNConfig\n"
+        "def space(trial):\n"
+        "    return TrialConfig(model=ScratchCNNConfig(base_filters=8, batch_norm=False),\n"
+        "        optim=OptimConfig(name='sgd', lr=trial.suggest_float('lr', 1e30, 1e31)),\n"
+        "        data=DataConfig(resolution=16))\n"
+    )
+    study = automl.search(
+        str(space), study="x", trials=1, epochs=2, pruner="none", studies_dir=tmp_path
+    )
+    (trial,) = study.trials
+    assert trial.state == TrialState.PRUNED and trial.value is None
+    assert "training loss became" in trial.user_attrs["pruned_reason"]
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"sampler": "bayes"}, ConfigError, "unknown sampler 'bayes'; choose one of: cmaes, grid"),
+        (
+            {"pruner": "asha"},
+            ConfigError,
+            "unknown pruner 'asha'; choose one of: hyperband, median",
+        ),
+        ({"storage": "not a url"}, StorageError, "bad storage URL 'not a url'"),
+        ({"storage": "nosuchdb://x/y"}, StorageError, "no driver"),
+        ({"trials": 0}, ConfigError, "--trials must be at least 1"),
+        ({"precision": "fp16"}, ConfigError, "fp16 needs a CUDA device"),
+    ],
+)
+def test_bad_options(tmp_path, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        automl.search(study="bad", studies_dir=tmp_path, **{**TINY, **kwargs})
+
+
+def test_grid_needs_a_declared_grid(tmp_path):
+    space = tmp_path / "nogrid.py"
+    space.write_text("from search_spaces.scratch_cnn import scratch_cnn as space\n")
+    with pytest.raises(ConfigError, match="declares no grid"):
+        create_sampler("grid", 0, None)
+    with pytest.raises(ConfigError, match="declares no grid"):
+        automl.search(str(space), sampler="grid", study="g", studies_dir=tmp_path, **TINY)
+
+
+def test_missing_database_is_not_created(tmp_path):
+    with pytest.raises(StorageError, match="no study database at"):
+        open_storage(f"sqlite:///{tmp_path}/absent.db", must_exist=True)
+    assert not (tmp_path / "absent.db").exists()
