@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +46,7 @@ def load_model(path: str | Path, device: str | torch.device = "auto") -> LoadedM
         raise ModelFileError(f"model file {path} does not exist; run `automl finalize` first")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as exc:
+    except Exception as exc:  # torch.load of foreign bytes can fail in many ways
         raise ModelFileError(f"{path} is not an automl model file ({type(exc).__name__})") from None
     if not isinstance(blob, dict) or blob.get("format") != MODEL_FORMAT:
         raise ModelFileError(f"{path} is not an automl model file (expected format {MODEL_FORMAT})")

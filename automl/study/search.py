@@ -65,9 +65,6 @@ def _fixed_params(
         resolution = source.default_resolution
         if resolution is None or "resolution" not in params:
             return {}
-        log.info(
-            "%s: resolution fixed at %d px (pass --resolution to change)", source.name, resolution
-        )
     if "resolution" not in params:
         raise ConfigError(f"space {space.name!r} does not search 'resolution'; drop --resolution")
     return {"resolution": resolution}
@@ -106,6 +103,9 @@ def search(
     source = open_source(data, test_dir)
     sample, params = the_space.sample()
     fixed = _fixed_params(the_space, source, resolution, params)
+    # Build both once before touching the storage, so a bad name leaves no empty study behind.
+    create_sampler(sampler, seed or DEFAULT_SEED, the_space.grid, fixed)
+    create_pruner(pruner, epochs or DEFAULT_EPOCHS)
     study_name = study or the_space.name
     cache_dir = Path(studies_dir) / "cache"
 
@@ -140,6 +140,12 @@ def search(
             the_study.set_user_attr(key, value)
         the_study.set_user_attr("val_indices", [int(i) for i in val_idx])
         stored = the_study.user_attrs
+    if fixed and resolution is None:
+        log.info(
+            "%s: resolution fixed at %d px (pass --resolution to change)",
+            source.name,
+            fixed["resolution"],
+        )
     the_study.sampler = create_sampler(sampler, stored["seed"], the_space.grid, fixed)
     the_study.pruner = create_pruner(pruner, stored["epochs"])
 

@@ -1,0 +1,117 @@
+"""The `automl` command through typer's CliRunner: the user's path and every refusal."""
+
+import json
+import re
+
+import pytest
+from typer.testing import CliRunner
+
+from automl.cli import app
+
+runner = CliRunner()
+
+
+def run(*args: str):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_search_finalize_predict_end_to_end(tmp_path, digit_png):
+    common = ["--studies-dir", tmp_path]
+    r = run(
+        "search", "--study", "cli", "--trials", "2", "--epochs", "2", "--pruner", "none", *common
+    )
+    assert r.exit_code == 0, r.output
+    assert "best: trial #" in r.output and "next: automl finalize --study cli" in r.output
+    r = run("finalize", "--study", "cli", *common)
+    assert r.exit_code == 0, r.output
+    assert "held-out (360 images): accuracy" in r.output
+    metrics = json.loads((tmp_path / "cli" / "final" / "metrics.json").read_text())
+    assert metrics["accuracy"] > 0.5
+    r = run("finalize", "--study", "cli", *common)
+    assert r.exit_code == 2 and "pass --force to re-score" in r.output
+    assert "Traceback" not in r.output
+    r = run(
+        "predict", "--model", tmp_path / "cli" / "final" / "model.pt", "--top-k", "2", digit_png
+    )
+    assert r.exit_code == 0, r.output
+    assert str(digit_png) in r.output and r.output.count(".") >= 2
+    r = run("studies", *common)
+    assert r.exit_code == 0 and "cli" in r.output and "2 complete" in r.output
+
+
+def test_studies_with_none(tmp_path):
+    r = run("studies", "--studies-dir", tmp_path)
+    assert r.exit_code == 0 and "no studies" in r.output
+
+
+def test_spaces_lists_builtin():
+    r = run("spaces")
+    assert r.exit_code == 0 and "scratch_cnn:" in r.output
+
+
+def _folder(tmp_path, classes=("a", "b"), split="train"):
+    from PIL import Image
+
+    for c in classes:
+        (tmp_path / split / c).mkdir(parents=True, exist_ok=True)
+        for i in range(3):
+            Image.new("RGB", (12, 12), (i * 40, 10, 200)).save(tmp_path / split / c / f"{i}.png")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("missing_root", "does not exist; pass --data DIR"),
+        ("no_classes", "no class folders in"),
+        ("no_heldout", "held-out folder .* does not exist; pass --test-dir"),
+        ("classes_differ", "held-out classes in .* differ from training classes"),
+        ("unknown_space", "unknown space 'nope'; choose one of: scratch_cnn"),
+        ("broken_space_file", "failed to import"),
+        ("space_returns_nothing", "returned NoneType; it must return"),
+        ("bad_storage", "bad storage URL"),
+        ("bad_sampler", "unknown sampler 'bogus'; choose one of"),
+    ],
+)
+def test_search_errors_are_one_line(tmp_path, case, message):
+    args = ["search", "--studies-dir", tmp_path / "s", "--trials", "1", "--epochs", "1"]
+    if case == "missing_root":
+        args += ["--data", tmp_path / "nowhere"]
+    elif case == "no_classes":
+        (tmp_path / "train").mkdir()
+        args += ["--data", tmp_path]
+    elif case == "no_heldout":
+        args += ["--data", _folder(tmp_path)]
+    elif case == "classes_differ":
+        _folder(tmp_path)
+        _folder(tmp_path, ("a", "c"), "test")
+        args += ["--data", tmp_path]
+    elif case == "unknown_space":
+        args += ["--space", "nope"]
+    elif case == "broken_space_file":
+        (tmp_path / "broken.py").write_text("import nowhere_module\n")
+        args += ["--space", tmp_path / "broken.py"]
+    elif case == "space_returns_nothing":
+        (tmp_path / "empty.py").write_text("def space(trial):\n    return None\n")
+        args += ["--space", tmp_path / "empty.py"]
+    elif case == "bad_storage":
+        args += ["--storage", "sqlite//oops"]
+    elif case == "bad_sampler":
+        args += ["--sampler", "bogus"]
+    r = run(*args)
+    assert r.exit_code == 2, r.output
+    assert "Traceback" not in r.output
+    lines = [line for line in r.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), r.output
+    assert re.search(message, r.output), r.output
+
+
+def test_finalize_and_predict_errors(tmp_path):
+    r = run("finalize", "--study", "ghost", "--studies-dir", tmp_path)
+    assert r.exit_code == 2 and r.output.startswith("error: no study database at")
+    junk = tmp_path / "model.pt"
+    junk.write_text("junk")
+    r = run("predict", "--model", junk, junk)
+    assert r.exit_code == 2 and "is not an automl model file" in r.output
+    r = run("predict", "--model", tmp_path / "none.pt", junk)
+    assert r.exit_code == 2 and "does not exist" in r.output
