@@ -1,52 +1,74 @@
 """automl: search, train and honestly score CNN image classifiers with Optuna.
 
-import automl
-study = automl.search("scratch_cnn", trials=12, epochs=4, study="demo")
-result = automl.finalize("demo")
+    import automl
+    study = automl.search("scratch_cnn", trials=12, epochs=4, study="demo")
+    result = automl.finalize("demo")
+
+Names load on first use, so `automl --help` and small scripts don't pay for torch's import.
 """
 
-from automl.config import DataConfig, OptimConfig, TrialConfig
-from automl.errors import (
-    AutoMLError,
-    ConfigError,
-    DataError,
-    ModelFileError,
-    SpaceError,
-    StorageError,
-    StudyError,
-    TrainingError,
-)
-from automl.finalize import FinalResult, finalize
-from automl.models import create_model, list_models, register_model
-from automl.predict import load_model, predict
-from automl.spaces import get_space, list_spaces, register_space
-from automl.study.listing import list_studies
-from automl.study.search import search
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "AutoMLError",
-    "ConfigError",
-    "DataConfig",
-    "DataError",
-    "FinalResult",
-    "ModelFileError",
-    "OptimConfig",
-    "SpaceError",
-    "StorageError",
-    "StudyError",
-    "TrainingError",
-    "TrialConfig",
-    "create_model",
-    "finalize",
-    "get_space",
-    "list_models",
-    "list_spaces",
-    "list_studies",
-    "load_model",
-    "predict",
-    "register_model",
-    "register_space",
-    "search",
-]
+_EXPORTS = {
+    "automl.config": ["DataConfig", "OptimConfig", "TrialConfig"],
+    "automl.errors": [
+        "AutoMLError",
+        "ConfigError",
+        "DataError",
+        "ModelFileError",
+        "SpaceError",
+        "StorageError",
+        "StudyError",
+        "TrainingError",
+    ],
+    "automl.finalize": ["FinalResult", "finalize"],
+    "automl.models": ["create_model", "list_models", "register_model"],
+    "automl.predict": ["load_model", "predict"],
+    "automl.spaces": ["get_space", "list_spaces", "register_space"],
+    "automl.study.listing": ["list_studies"],
+    "automl.study.search": ["search"],
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = [  # kept literal for linters and IDEs; tests check it against _EXPORTS
+    "AutoMLError", "ConfigError", "DataConfig", "DataError", "FinalResult", "ModelFileError",
+    "OptimConfig", "SpaceError", "StorageError", "StudyError", "TrainingError", "TrialConfig",
+    "create_model", "finalize", "get_space", "list_models", "list_spaces", "list_studies",
+    "load_model", "predict", "register_model", "register_space", "search",
+]  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'automl' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_WHERE[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])
+
+
+if TYPE_CHECKING:
+    from automl.config import DataConfig, OptimConfig, TrialConfig
+    from automl.errors import (
+        AutoMLError,
+        ConfigError,
+        DataError,
+        ModelFileError,
+        SpaceError,
+        StorageError,
+        StudyError,
+        TrainingError,
+    )
+    from automl.finalize import FinalResult, finalize
+    from automl.models import create_model, list_models, register_model
+    from automl.predict import load_model, predict
+    from automl.spaces import get_space, list_spaces, register_space
+    from automl.study.listing import list_studies
+    from automl.study.search import search

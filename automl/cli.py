@@ -19,7 +19,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Search, train and honestly score CNN image classifiers.",
 )
-out = Console()
+out = Console(soft_wrap=True)
 err = Console(stderr=True)
 
 StudiesDir = Annotated[
@@ -225,7 +225,8 @@ def spaces():
     from automl.spaces import get_space, list_spaces
 
     for name in list_spaces():
-        out.print(f"{name}: {get_space(name).description.splitlines()[0]}", highlight=False)
+        summary = (get_space(name).description or "(no docstring)").splitlines()[0]
+        out.print(f"{name}: {summary}", highlight=False)
 
 
 def main() -> None:

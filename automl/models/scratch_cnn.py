@@ -12,6 +12,7 @@ from automl.models import register_model
 from automl.models.layers import ACTIVATIONS, get_activation
 
 FILTER_ORGS = ("same", "double", "half")
+MONOTONE = {"relu", "leaky_relu", "elu", "tanh"}  # non-decreasing activations
 
 
 @dataclass(frozen=True)
@@ -62,19 +63,20 @@ class ScratchCNN(nn.Module):
         super().__init__()
         layers: list[nn.Module] = []
         channels = in_chans
+        # max-pool commutes with a non-decreasing activation: pooling first gives the same
+        # output with the activation on a quarter of the elements.
+        pool_first = cfg.activation in MONOTONE
         for width in cfg.filters():
-            layers += [
-                nn.Conv2d(
-                    channels,
-                    width,
-                    cfg.kernel_size,
-                    padding=cfg.kernel_size // 2,
-                    bias=not cfg.batch_norm,
-                ),
-                nn.BatchNorm2d(width) if cfg.batch_norm else nn.Identity(),
-                get_activation(cfg.activation),
-                nn.MaxPool2d(2, ceil_mode=True),
-            ]
+            conv = nn.Conv2d(
+                channels,
+                width,
+                cfg.kernel_size,
+                padding=cfg.kernel_size // 2,
+                bias=not cfg.batch_norm,
+            )
+            norm = nn.BatchNorm2d(width) if cfg.batch_norm else nn.Identity()
+            act, pool = get_activation(cfg.activation), nn.MaxPool2d(2, ceil_mode=True)
+            layers += [conv, norm, *((pool, act) if pool_first else (act, pool))]
             channels = width
         self.features = nn.Sequential(*layers)
         side = output_size(resolution, cfg.blocks)

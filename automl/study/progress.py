@@ -40,7 +40,7 @@ class TrialPrinter:
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
-            console=console or Console(stderr=True),
+            console=console or Console(stderr=True, soft_wrap=True),
         )
         self.task = self.progress.add_task("trials", total=total, completed=done)
 

@@ -81,3 +81,21 @@ def test_flops_match_closed_form():
 
 def test_registry_lists_models():
     assert "scratch_cnn" in list_models()
+
+
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu", "elu", "tanh"])
+def test_pool_before_monotone_activation_changes_nothing(activation):
+    torch.manual_seed(0)
+    model = create_model(
+        ScratchCNNConfig(base_filters=8, activation=activation), 3, resolution=24
+    ).eval()
+    layers = list(model.features)
+    swapped = [
+        m
+        for i in range(0, len(layers), 4)
+        for m in (layers[i], layers[i + 1], layers[i + 3], layers[i + 2])
+    ]
+    assert isinstance(layers[2], torch.nn.MaxPool2d)  # pool first for monotone activations
+    x = torch.randn(2, 3, 24, 24)
+    reference = model.head(torch.nn.Sequential(*swapped)(x))
+    torch.testing.assert_close(model(x), reference, rtol=0, atol=0)

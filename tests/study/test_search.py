@@ -75,18 +75,32 @@ def test_other_samplers_run(tmp_path, sampler):
         assert all(t.params["resolution"] == 32 for t in study.trials)  # the pin holds in grids
 
 
+TINY_SPACE = """
+from automl import DataConfig, OptimConfig, TrialConfig
+from automl.models.scratch_cnn import ScratchCNNConfig
+
+def space(trial):
+    return TrialConfig(
+        model=ScratchCNNConfig(base_filters=8, dense_units=32, batch_norm=False),
+        optim=OptimConfig(lr=trial.suggest_float("lr", 1e-7, 1e-2, log=True)),
+        data=DataConfig(resolution=16, batch_size=128))
+"""
+
+
 def test_pruner_prunes_and_says_why(tmp_path):
+    space = tmp_path / "tiny.py"
+    space.write_text(TINY_SPACE)
     study = automl.search(
+        str(space),
         study="p",
-        trials=8,
+        trials=10,
         studies_dir=tmp_path,
         sampler="random",
         pruner="median",
-        resolution=32,
         epochs=3,
     )
     pruned = [t for t in study.trials if t.state == TrialState.PRUNED]
-    assert pruned, "median pruning should stop some of 8 random trials"
+    assert pruned, "median pruning should stop some of 10 trials with lr from 1e-7 to 1e-2"
     for t in pruned:
         assert t.user_attrs["pruned_reason"].startswith("pruner stopped it after epoch")
         assert t.user_attrs["epochs_run"] < 3

@@ -1,0 +1,152 @@
+"""optuna-dashboard started on a study's database serves its trials, params and user attrs."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import optuna
+import pytest
+import torch
+
+import automl
+
+# Two small, distinct configs queued before the search so the study is fast and predictable.
+TINY = {
+    "base_filters": 16,
+    "filter_org": "same",
+    "kernel_size": 3,
+    "activation": "relu",
+    "batch_norm": False,
+    "dropout": 0.0,
+    "dense_units": 64,
+    "optimizer": "adamw",
+    "lr": 3e-3,
+    "weight_decay": 1e-4,
+    "resolution": 32,
+    "batch_size": 128,
+    "augment": "none",
+}
+QUEUED = [TINY, {**TINY, "filter_org": "half", "activation": "gelu"}]
+DASHBOARD = Path(sys.executable).with_name("optuna-dashboard")
+START_TIMEOUT = 30.0
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread: on a small shared CPU, oversubscribed threads make epochs much slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def get_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        assert response.status == 200
+        return json.loads(response.read())
+
+
+@pytest.fixture
+def dashboard(tmp_path):
+    """Start optuna-dashboard on a study's DB; yields a function (db path -> base URL)."""
+    procs: list[subprocess.Popen] = []
+
+    def start(db: Path) -> str:
+        port = free_port()
+        with open(tmp_path / "dashboard.log", "wb") as log:  # the server keeps its own handle
+            proc = subprocess.Popen(
+                [str(DASHBOARD), f"sqlite:///{db}", "--host", "127.0.0.1", "--port", str(port)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        procs.append(proc)
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(
+                    f"optuna-dashboard exited with {proc.returncode}:\n"
+                    f"{(tmp_path / 'dashboard.log').read_text()}"
+                )
+            try:
+                get_json(f"{base}/api/studies")
+                return base
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                if time.monotonic() > deadline:
+                    pytest.fail(
+                        f"optuna-dashboard did not answer within {START_TIMEOUT} s:\n"
+                        f"{(tmp_path / 'dashboard.log').read_text()}"
+                    )
+                time.sleep(0.2)
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def attrs(serialized: list[dict]) -> dict[str, str]:
+    return {a["key"]: a["value"] for a in serialized}
+
+
+def test_dashboard_serves_the_study(tmp_path, dashboard, one_thread):
+    assert DASHBOARD.is_file(), f"no optuna-dashboard next to {sys.executable}"
+    db = tmp_path / "dash.db"
+    queued = optuna.create_study(study_name="dash", storage=f"sqlite:///{db}", direction="maximize")
+    for params in QUEUED:
+        queued.enqueue_trial(params)
+    study = automl.search(
+        trials=2, epochs=1, study="dash", studies_dir=tmp_path, resolution=32, pruner="none"
+    )
+    trials = study.trials
+    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 2
+
+    base = dashboard(db)
+
+    summaries = get_json(f"{base}/api/studies")["study_summaries"]
+    assert [s["study_name"] for s in summaries] == ["dash"]
+    summary = summaries[0]
+    assert summary["directions"] == ["maximize"]
+    study_attrs = attrs(summary["user_attrs"])
+    assert study_attrs["space"] == "scratch_cnn" and study_attrs["data"] == "digits"
+    assert study_attrs["epochs"] == "1" and study_attrs["resolution"] == "32"
+
+    detail = get_json(f"{base}/api/studies/{summary['study_id']}")
+    assert detail["name"] == "dash" and detail["directions"] == ["maximize"]
+    served = detail["trials"]
+    assert [t["number"] for t in served] == [0, 1]
+    assert [t["state"] for t in served] == ["Complete", "Complete"]
+    assert [t["values"] for t in served] == [[t.value] for t in trials]
+    best = max(trials, key=lambda t: t.value)
+    assert [t["number"] for t in detail["best_trials"]] == [best.number]
+    assert detail["has_intermediate_values"] is True
+    for trial, expected in zip(served, QUEUED, strict=True):
+        params = {p["name"]: p["param_external_value"] for p in trial["params"]}
+        assert params == {k: str(v) for k, v in expected.items()}
+        assert trial["intermediate_values"] == [{"step": 1, "value": trial["values"][0]}]
+        user = attrs(trial["user_attrs"])
+        assert {"history", "epochs_run", "seed", "params", "flops", "wall_time"} <= user.keys()
+        assert user["epochs_run"] == "1" and user["seed"] == str(trial["number"])
+        history = json.loads(user["history"])
+        assert [row["epoch"] for row in history] == [1]
+        assert history[0]["val_acc"] == trial["values"][0]
+    searched = {p["name"] for p in detail["union_search_space"]}
+    assert {"filter_org", "activation", "lr", "resolution"} <= searched
+    assert {"history", "epochs_run", "seed"} <= {a["key"] for a in detail["union_user_attrs"]}
