@@ -1,0 +1,55 @@
+"""search + finalize on an ImageFolder: decode once across trials and runs, held-out read once."""
+
+import pytest
+from PIL import Image
+
+import automl
+from automl.data import clear_memo, decode
+
+COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 210)}
+
+
+@pytest.fixture
+def folder(tmp_path):
+    root = tmp_path / "photos"
+    for split, n in (("train", 10), ("test", 4)):
+        for name, rgb in COLOURS.items():
+            (root / split / name).mkdir(parents=True)
+            for i in range(n):
+                shade = tuple(max(0, c - 12 * i) for c in rgb)
+                Image.new("RGB", (20 + i, 16), shade).save(root / split / name / f"{i}.jpg")
+    return root
+
+
+@pytest.fixture
+def decodes(monkeypatch):
+    calls = []
+    original = decode.decode_file
+
+    def counting(path):
+        calls.append(path)
+        return original(path)
+
+    monkeypatch.setattr(decode, "decode_file", counting)
+    return calls
+
+
+def test_trials_and_reruns_decode_nothing_new(folder, tmp_path, decodes):
+    kwargs = {
+        "data": folder,
+        "study": "f",
+        "studies_dir": tmp_path / "s",
+        "resolution": 32,
+        "epochs": 1,
+        "pruner": "none",
+    }
+    automl.search(trials=1, **kwargs)
+    assert len(decodes) == 30  # the training pool, once; test/ untouched
+    assert all("/train/" in str(p) for p in decodes)
+    automl.search(trials=3, **kwargs)  # two more trials in this process
+    clear_memo()  # and a rerun as a new process would see it
+    automl.search(trials=4, **kwargs)
+    assert len(decodes) == 30
+    result = automl.finalize("f", studies_dir=tmp_path / "s")
+    assert len(decodes) == 42 and result.metrics["n"] == 12  # held-out decoded at finalize only
+    assert set(result.metrics["per_class"]) == set(COLOURS)
