@@ -26,9 +26,9 @@ _EXPORTS = {
         "StudyError",
         "TrainingError",
     ],
-    "automl.finalize": ["FinalResult", "finalize"],
+    "automl.study.finalize": ["FinalResult", "finalize"],
     "automl.models": ["create_model", "list_models", "register_model"],
-    "automl.predict": ["load_model", "predict"],
+    "automl.inference": ["load_model", "predict"],
     "automl.spaces": ["get_space", "list_spaces", "register_space"],
     "automl.study.listing": ["list_studies"],
     "automl.study.search": ["search"],
@@ -66,9 +66,9 @@ if TYPE_CHECKING:
         StudyError,
         TrainingError,
     )
-    from automl.finalize import FinalResult, finalize
+    from automl.inference import load_model, predict
     from automl.models import create_model, list_models, register_model
-    from automl.predict import load_model, predict
     from automl.spaces import get_space, list_spaces, register_space
+    from automl.study.finalize import FinalResult, finalize
     from automl.study.listing import list_studies
     from automl.study.search import search

@@ -159,7 +159,7 @@ def finalize(
     studies_dir: StudiesDir = Path("studies"),
 ):
     """Retrain the best trial on train+val, score it once on the held-out split."""
-    from automl.finalize import finalize as run_finalize
+    from automl.study.finalize import finalize as run_finalize
 
     result = run_finalize(
         study,
@@ -189,7 +189,7 @@ def predict(
     device: Device = "auto",
 ):
     """Top-k labels with probabilities for each image."""
-    from automl.predict import predict as run_predict
+    from automl.inference import predict as run_predict
 
     for p in run_predict(model, images, top_k=top_k, device=device):
         labels = ", ".join(f"{name} {prob:.3f}" for name, prob in p.top)

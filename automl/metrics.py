@@ -23,8 +23,7 @@ def classification_metrics(
     )
     return {
         "accuracy": float(accuracy_score(y, p)),
-        "f1_macro": float(f1_score(y, p, labels=labels, average="macro", zero_division=0)),
-        "f1_micro": float(f1_score(y, p, labels=labels, average="micro", zero_division=0)),
+        **f1_scores(y, p, len(classes)),
         "per_class": {
             name: {
                 "precision": float(precision[i]),
@@ -36,4 +35,14 @@ def classification_metrics(
         },
         "confusion_matrix": confusion_matrix(y, p, labels=labels).tolist(),  # rows: true class
         "n": int(len(y)),
+    }
+
+
+def f1_scores(targets, predictions, num_classes: int) -> dict[str, float]:
+    """Macro and micro F1 over all `num_classes` labels (absent classes count as 0 in macro)."""
+    labels = list(range(num_classes))
+    y, p = np.asarray(targets), np.asarray(predictions)
+    return {
+        "f1_macro": float(f1_score(y, p, labels=labels, average="macro", zero_division=0)),
+        "f1_micro": float(f1_score(y, p, labels=labels, average="micro", zero_division=0)),
     }

@@ -66,7 +66,7 @@ def _folder(tmp_path, classes=("a", "b"), split="train"):
         ("no_classes", "no class folders in"),
         ("no_heldout", "held-out folder .* does not exist; pass --test-dir"),
         ("classes_differ", "held-out classes in .* differ from training classes"),
-        ("unknown_space", "unknown space 'nope'; choose one of: scratch_cnn"),
+        ("unknown_space", "unknown space 'nope'; choose one of: .*scratch_cnn"),
         ("broken_space_file", "failed to import"),
         ("space_returns_nothing", "returned NoneType; it must return"),
         ("bad_storage", "bad storage URL"),

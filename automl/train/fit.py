@@ -10,6 +10,7 @@ from torch import nn
 
 from automl.config import TrialConfig
 from automl.data import Batches, channel_stats
+from automl.metrics import f1_scores
 from automl.models import create_model
 from automl.models.flops import count_flops, count_params
 from automl.train.engine import evaluate, train_one_epoch
@@ -104,9 +105,12 @@ def fit(
         }
         if val_batches is not None:
             ev = evaluate(model, criterion, val_batches, precision)
+            f1 = f1_scores(val[1], ev.predictions, num_classes)
             row |= {
                 "val_loss": ev.loss,
                 "val_acc": ev.accuracy,
+                "val_f1_macro": f1["f1_macro"],
+                "val_f1_micro": f1["f1_micro"],
                 "seconds": stats.seconds + ev.seconds,
             }
         result.history.append(row)

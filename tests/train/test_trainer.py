@@ -81,9 +81,16 @@ def test_fit_is_reproducible_and_learns():
     b = fit(CFG, train, train, num_classes=4, epochs=4, precision=precision, seed=3)
     assert [r["train_loss"] for r in a.history] == [r["train_loss"] for r in b.history]
     assert a.history[-1]["train_loss"] < a.history[0]["train_loss"]
-    assert {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds"} <= set(
-        a.history[0]
-    )
+    assert {
+        "epoch",
+        "train_loss",
+        "train_acc",
+        "val_loss",
+        "val_acc",
+        "val_f1_macro",
+        "val_f1_micro",
+        "seconds",
+    } <= set(a.history[0])
 
 
 def test_non_finite_loss_stops_training():

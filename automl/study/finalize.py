@@ -13,6 +13,7 @@ from torch import nn
 from automl.config import config_to_dict
 from automl.data import Batches, open_source
 from automl.errors import DataError, StudyError
+from automl.inference import MODEL_FORMAT
 from automl.io import save_torch, write_json
 from automl.metrics import classification_metrics
 from automl.spaces import get_space
@@ -22,8 +23,6 @@ from automl.train.fit import fit
 from automl.train.precision import resolve_device, resolve_precision
 
 log = logging.getLogger(__name__)
-
-from automl.predict import MODEL_FORMAT  # noqa: E402
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""`automl predict`: load a finalized model.pt and give top-k labels for image files."""
+"""Behind `automl predict`: load a finalized model.pt, give top-k labels for image files."""
 
 from __future__ import annotations
 
