@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from automl.errors import AutoMLError
+from automl.errors import AutoMLError, ConfigError
 
 app = typer.Typer(
     add_completion=False,
@@ -28,7 +28,7 @@ StudiesDir = Annotated[
 ]
 Storage = Annotated[
     str | None,
-    typer.Option(help="Optuna storage URL [default: sqlite:///<studies-dir>/<study>.db]."),
+    typer.Option(help="Optuna storage URL (default: sqlite:///<studies-dir>/<study>.db)."),
 ]
 Device = Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N.")]
 Precision = Annotated[
@@ -51,6 +51,30 @@ def friendly_errors(command):
             raise typer.Exit(130) from None
 
     return wrapper
+
+
+def parse_fix(items: list[str] | None) -> dict | None:
+    """NAME=VALUE pairs; values read as int, float, true/false, else text."""
+    if not items:
+        return None
+    fixed = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name:
+            raise ConfigError(f"--fix takes NAME=VALUE, got {item!r}")
+        fixed[name] = _value(text)
+    return fixed
+
+
+def _value(text: str):
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
 
 
 @app.callback()
@@ -83,9 +107,9 @@ def search(
     ] = None,
     test_dir: Annotated[
         Path | None,
-        typer.Option(help="Held-out folder [default: <data>/test]; never read during search."),
+        typer.Option(help="Held-out folder (default: <data>/test); never read during search."),
     ] = None,
-    study: Annotated[str | None, typer.Option(help="Study name [default: the space name].")] = None,
+    study: Annotated[str | None, typer.Option(help="Study name (default: the space name).")] = None,
     storage: Storage = None,
     trials: Annotated[
         int, typer.Option(min=1, help="Finished trials the study should reach.")
@@ -94,18 +118,29 @@ def search(
         float | None, typer.Option(help="Stop starting trials after this many seconds.")
     ] = None,
     epochs: Annotated[
-        int | None, typer.Option(min=1, help="Epochs per trial [default: 10, or the study's].")
+        int | None, typer.Option(min=1, help="Epochs per trial (default: 10, or the study's).")
     ] = None,
     sampler: Annotated[str, typer.Option(help="tpe | random | grid | cmaes.")] = "tpe",
     pruner: Annotated[str, typer.Option(help="hyperband | median | sha | none.")] = "hyperband",
     seed: Annotated[
-        int | None, typer.Option(help="Seed of the split, sampler and trials [default: 0].")
+        int | None, typer.Option(min=0, help="Seed of the split, sampler and trials (default: 0).")
     ] = None,
     device: Device = "auto",
     precision: Precision = "auto",
     resolution: Annotated[
         int | None, typer.Option(help="Fix the input resolution (px) instead of searching it.")
     ] = None,
+    fix: Annotated[
+        list[str] | None,
+        typer.Option(help="Pin a param of the space for every trial, NAME=VALUE; repeatable."),
+    ] = None,
+    weights: Annotated[
+        Path | None,
+        typer.Option(help="Pretrained backbone weights file (state dict or timm checkpoint)."),
+    ] = None,
+    pretrained: Annotated[
+        bool, typer.Option(help="--no-pretrained trains the space's backbone from scratch.")
+    ] = True,
     studies_dir: StudiesDir = Path("studies"),
 ):
     """Run or resume an Optuna study; rerunning the same command resumes it."""
@@ -126,6 +161,9 @@ def search(
         device=device,
         precision=precision,
         resolution=resolution,
+        fix=parse_fix(fix),
+        weights=weights,
+        pretrained=pretrained,
         studies_dir=studies_dir,
         progress=True,
     )
@@ -135,9 +173,11 @@ def search(
         out.print(f"study {result.study_name}: no completed trial yet")
         return
     out.print(f"best: trial #{best.number}, val_acc {best.value:.4f}")
+    where = f" --storage {storage}" if storage else ""
+    if studies_dir != Path("studies"):
+        where += f" --studies-dir {studies_dir}"
     out.print(
-        f"next: automl finalize --study {result.study_name}"
-        + (f" --storage {storage}" if storage else ""),
+        f"next: automl finalize --study {result.study_name}{where}",
         highlight=False,
     )
 

@@ -25,6 +25,15 @@ class OptimConfig:
     scheduler: str = "cosine"  # a key of automl.train.optim.SCHEDULERS
     label_smoothing: float = 0.0
 
+    def __post_init__(self) -> None:
+        from automl.registry import choose
+        from automl.train.optim import OPTIMIZERS, SCHEDULERS
+
+        choose(OPTIMIZERS, self.name, "optimizer")
+        choose(SCHEDULERS, self.scheduler, "scheduler")
+        if not self.lr > 0:
+            raise ConfigError(f"learning rate {self.lr} must be positive")
+
 
 @dataclass(frozen=True)
 class DataConfig:
@@ -69,3 +78,18 @@ def config_from_dict(d: dict[str, Any]) -> TrialConfig:
     return TrialConfig(
         model=cls(**model), optim=OptimConfig(**d["optim"]), data=DataConfig(**d["data"])
     )
+
+
+def with_model_options(cfg: TrialConfig, options: dict[str, Any]) -> TrialConfig:
+    """Study-wide model settings (`weights`, `pretrained`) applied on top of a space's config."""
+    if not options:
+        return cfg
+    fields = {f.name for f in dataclasses.fields(cfg.model)}
+    missing = sorted(set(options) - fields)
+    if missing:
+        flags = {"weights": "--weights", "pretrained": "--no-pretrained"}
+        raise ConfigError(
+            f"model {cfg.model.arch!r} has no pretrained backbone; drop "
+            + ", ".join(flags.get(m, m) for m in missing)
+        )
+    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, **options))

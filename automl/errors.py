@@ -33,3 +33,7 @@ class ModelFileError(AutoMLError):
 
 class TrainingError(AutoMLError):
     """Training cannot go on (e.g. the loss became NaN or infinite)."""
+
+
+class WeightsError(AutoMLError):
+    """Pretrained weights were asked for but are not on this machine (nothing is downloaded)."""

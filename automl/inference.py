@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,10 @@ def load_model(path: str | Path, device: str | torch.device = "auto") -> LoadedM
     device = resolve_device(device) if isinstance(device, str) else device
     try:
         cfg = config_from_dict(blob["config"])
+        if "pretrained" in {
+            f.name for f in dataclasses.fields(cfg.model)
+        }:  # weights are in the file
+            cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, pretrained=False))
         model = create_model(
             cfg.model,
             num_classes=len(blob["classes"]),

@@ -21,6 +21,7 @@ def _atomic(path: Path, write: Callable[[IO[bytes]], None]) -> Path:
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~umask())  # mkstemp makes it owner-only; follow the umask
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -35,3 +36,9 @@ def write_json(path: Path, obj: Any) -> Path:
 
 def save_torch(path: Path, obj: Any) -> Path:
     return _atomic(path, lambda f: torch.save(obj, f))
+
+
+def umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

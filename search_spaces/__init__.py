@@ -1,3 +1,1 @@
-"""Built-in search spaces, one module each; importing this package registers them."""
-
-from search_spaces import scratch_cnn  # noqa: F401
+"""Built-in search spaces, one module each; `automl.spaces` imports every module here."""

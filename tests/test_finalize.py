@@ -91,3 +91,24 @@ def test_finalize_refuses_foreign_study(tmp_path):
     optuna.create_study(study_name="plain", storage=storage)
     with pytest.raises(StudyError, match="was not made by `automl search`"):
         automl.finalize("plain", storage=storage)
+
+
+def test_interrupted_finalize_still_counts_as_a_look(tmp_path, monkeypatch):
+    automl.search(study="cut", trials=1, studies_dir=tmp_path, resolution=32, epochs=1)
+    from automl.study import finalize as module
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(module, "evaluate", crash)
+    with pytest.raises(KeyboardInterrupt):
+        automl.finalize("cut", studies_dir=tmp_path)
+    monkeypatch.undo()
+    with pytest.raises(StudyError, match="a run started .* did not finish.*--force"):
+        automl.finalize("cut", studies_dir=tmp_path)
+    assert automl.finalize("cut", studies_dir=tmp_path, force=True).forced
+
+
+def test_outputs_follow_the_umask(finalized):
+    _, result = finalized
+    assert result.model_path.stat().st_mode & 0o044  # readable by others under umask 022

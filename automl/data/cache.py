@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import shutil
 import tempfile
 import threading
@@ -18,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+
+from automl.io import umask
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +75,7 @@ def _write(final: Path, entry: Entry, meta: dict) -> Entry:
     try:
         entry.images.contiguous().numpy().tofile(tmp / "images.u8")
         (tmp / "meta.json").write_text(json.dumps(meta))
+        os.chmod(tmp, 0o777 & ~umask())  # mkdtemp makes it owner-only; follow the umask
         try:
             tmp.rename(final)
         except OSError:

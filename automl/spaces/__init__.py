@@ -7,9 +7,12 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
+import pkgutil
 import sys
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,9 +38,7 @@ class Space:
     def __call__(self, trial: optuna.trial.BaseTrial) -> TrialConfig:
         try:
             cfg = self.fn(trial)
-        except (AutoMLError, optuna.TrialPruned):
-            raise
-        except optuna.exceptions.OptunaError:
+        except (AutoMLError, optuna.TrialPruned, optuna.exceptions.OptunaError):
             raise
         except Exception as exc:  # a bug in the user's space: say where it came from
             raise SpaceError(f"space {self.name!r} raised {type(exc).__name__}: {exc}") from exc
@@ -48,11 +49,30 @@ class Space:
             )
         return cfg
 
-    def sample(self, seed: int = 0) -> tuple[TrialConfig, dict[str, Any]]:
-        """One random config and its params, drawn in a throwaway in-memory study."""
-        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    def sample(
+        self, seed: int = 0, fixed: Mapping[str, Any] | None = None
+    ) -> tuple[TrialConfig, dict[str, Any]]:
+        """One random config and its params (`fixed` ones pinned), drawn in a throwaway study."""
+        sampler: optuna.samplers.BaseSampler = optuna.samplers.RandomSampler(seed=seed)
+        if fixed:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                sampler = optuna.samplers.PartialFixedSampler(dict(fixed), sampler)
+        study = optuna.create_study(sampler=sampler)
         trial = study.ask()
         return self(trial), dict(trial.params)
+
+    def explore(self, samples: int = 32) -> dict[str, optuna.distributions.BaseDistribution]:
+        """Every param the space can ask for (conditional ones included), with its distribution,
+        as seen over `samples` random draws."""
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+        found: dict[str, optuna.distributions.BaseDistribution] = {}
+        for _ in range(samples):
+            trial = study.ask()
+            self(trial)
+            found.update(trial.distributions)
+            study.tell(trial, 0.0)
+        return found
 
     def rebuild(self, params: Mapping[str, Any]) -> TrialConfig:
         """The config a trial with these params had: builders never need the trial itself."""
@@ -73,7 +93,10 @@ def register_space(name: str, grid: Mapping[str, Sequence[Any]] | None = None):
 
 
 def _load_builtin() -> None:
-    importlib.import_module("search_spaces")
+    """Import every module of the `search_spaces` package; each registers its spaces."""
+    package = importlib.import_module("search_spaces")
+    for info in pkgutil.iter_modules(package.__path__, "search_spaces."):
+        importlib.import_module(info.name)
 
 
 def list_spaces() -> list[str]:
@@ -98,6 +121,12 @@ def load_space_file(path: Path) -> Space:
     path = path.expanduser().resolve()
     if not path.is_file():
         raise SpaceError(f"space file {path} does not exist; pass a space name or a .py file")
+    return _load_space_file(path, path.stat().st_mtime_ns)
+
+
+@functools.cache
+def _load_space_file(path: Path, mtime_ns: int) -> Space:
+    """Import a user's file once per version of it (re-running it would register twice)."""
     before = set(_SPACES.names())
     module_name = f"automl_user_space_{path.stem}"
     spec = importlib.util.spec_from_file_location(module_name, path)

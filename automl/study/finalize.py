@@ -10,7 +10,7 @@ from pathlib import Path
 from optuna.trial import TrialState
 from torch import nn
 
-from automl.config import config_to_dict
+from automl.config import config_to_dict, with_model_options
 from automl.data import Batches, open_source
 from automl.errors import DataError, StudyError
 from automl.inference import MODEL_FORMAT
@@ -19,6 +19,7 @@ from automl.metrics import classification_metrics
 from automl.spaces import get_space
 from automl.study.storage import default_storage, load_study
 from automl.train.engine import evaluate
+from automl.train.features import FeatureStore
 from automl.train.fit import fit
 from automl.train.precision import resolve_device, resolve_precision
 
@@ -64,22 +65,24 @@ def finalize(
     if "space" not in attrs:
         raise StudyError(f"study {study!r} was not made by `automl search`; nothing to finalize")
     runs = list(attrs.get("final_runs", []))
-    if runs and not force:
-        last = runs[-1]
+    started = attrs.get("final_started")
+    if (runs or started) and not force:
+        if runs:
+            last = runs[-1]
+            seen = f"{last['finished_at']}, test accuracy {last['accuracy']:.4f}"
+        else:
+            seen = f"a run started {started} and did not finish"
         raise StudyError(
-            f"study {study!r} was already scored on its held-out split ({last['finished_at']}, "
-            f"test accuracy {last['accuracy']:.4f}); pass --force to re-score (both runs are kept)"
+            f"study {study!r} was already scored on its held-out split ({seen}); "
+            "pass --force to re-score (every run is kept)"
         )
     if not the_study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         raise StudyError(f"study {study!r} has no completed trial yet; run `automl search` first")
     best = the_study.best_trial
     space = get_space(attrs["space_file"] or attrs["space"])
-    cfg = space.rebuild(best.params)
+    cfg = with_model_options(space.rebuild(best.params), attrs.get("model_options", {}))
     amp = resolve_precision(precision, resolve_device(device))
-    source = open_source(
-        data or (None if attrs["data"] == "digits" else attrs["data"]),
-        test_dir or attrs["test_dir"],
-    )
+    source = open_source(*_data_location(attrs, data, test_dir))
     if source.fingerprint != attrs["data_fingerprint"]:
         raise DataError(
             f"the training data at {source.name} is not what study {study!r} searched on "
@@ -95,6 +98,10 @@ def finalize(
         len(pool.labels),
         epochs,
     )
+    # Decoded (not evaluated) before the retrain, so a broken held-out folder fails early.
+    test = source.held_out(cfg.data.resolution, cache_dir)
+    started_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    the_study.set_user_attr("final_started", started_at)  # a crash from here on still counts
     trained = fit(
         cfg,
         (pool.images, pool.labels),
@@ -103,10 +110,10 @@ def finalize(
         epochs=epochs,
         precision=amp,
         seed=seed,
+        features=FeatureStore(cache_dir, source.fingerprint),
     )
 
-    # The one and only read of the held-out split.
-    test = source.held_out(cfg.data.resolution, cache_dir)
+    # The one and only evaluation on the held-out split.
     batches = Batches(
         test.images, test.labels, 256, mean=trained.mean, std=trained.std, device=amp.device
     )
@@ -116,7 +123,7 @@ def finalize(
     )
     record = {
         "run": len(runs) + 1,
-        "forced": bool(runs),
+        "forced": bool(runs or started),
         "trial": best.number,
         "val_accuracy": best.value,
         "test_loss": scored.loss,
@@ -154,3 +161,15 @@ def finalize(
     return FinalResult(
         study, best.number, record["run"], record["forced"], metrics, model_path, metrics_path
     )
+
+
+def _data_location(attrs: dict, data: str | Path | None, test_dir: str | Path | None):
+    """Where the study's data is now: as searched, or moved to `data` (the held-out folder
+    moving along with it when it lived inside the data root)."""
+    if data is None:
+        return (None if attrs["data"] == "digits" else attrs["data"]), test_dir or attrs["test_dir"]
+    if test_dir is None and attrs["test_dir"] and attrs["data"] != "digits":
+        old_root, old_test = Path(attrs["data"]), Path(attrs["test_dir"])
+        if old_test.is_relative_to(old_root):
+            test_dir = Path(data) / old_test.relative_to(old_root)
+    return data, test_dir

@@ -8,7 +8,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from automl.study.storage import open_storage
+from automl.study.storage import is_optuna_sqlite, open_storage
 
 
 @dataclass(frozen=True)
@@ -24,9 +24,11 @@ def list_studies(
     storage: str | None = None, studies_dir: str | Path = "studies"
 ) -> list[StudyInfo]:
     """Studies in `storage`, or in every `<studies_dir>/*.db` when no storage is given."""
-    urls = (
-        [storage] if storage else [f"sqlite:///{p}" for p in sorted(Path(studies_dir).glob("*.db"))]
-    )
+    if storage:
+        urls = [storage]
+    else:  # only files that are Optuna databases: opening any other would add tables to it
+        files = sorted(Path(studies_dir).glob("*.db"))
+        urls = [f"sqlite:///{p}" for p in files if is_optuna_sqlite(p)]
     found = []
     for url in urls:
         rdb = open_storage(url, must_exist=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from pathlib import Path
 
@@ -9,9 +10,11 @@ import numpy as np
 import optuna
 import torch
 
+from automl.config import with_model_options
 from automl.data import DataSource
 from automl.errors import TrainingError
 from automl.spaces import Space
+from automl.train.features import FeatureStore
 from automl.train.fit import fit, model_stats
 from automl.train.precision import Precision
 
@@ -29,15 +32,21 @@ class Objective:
         precision: Precision,
         seed: int,
         cache_dir: Path,
+        model_options: dict | None = None,
     ) -> None:
         self.space = space
         self.source = source
+        self.model_options = model_options or {}
         self.val_indices = np.asarray(sorted(val_indices), dtype=np.int64)
         self.epochs = epochs
         self.precision = precision
         self.seed = seed
         self.cache_dir = cache_dir
-        self._splits: dict[int, tuple] = {}  # resolution -> (train, val) tensors, kept in memory
+        self._splits: dict[int, tuple] = {}
+        split_key = hashlib.blake2b(self.val_indices.tobytes(), digest_size=8).hexdigest()
+        self.features = FeatureStore(
+            cache_dir, f"{source.fingerprint}:{split_key}"
+        )  # resolution -> (train, val) tensors, kept in memory
 
     def split(self, resolution: int) -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
         if resolution not in self._splits:
@@ -53,7 +62,7 @@ class Objective:
         return self._splits[resolution]
 
     def __call__(self, trial: optuna.Trial) -> float:
-        cfg = self.space(trial)
+        cfg = with_model_options(self.space(trial), self.model_options)
         train, val = self.split(cfg.data.resolution)
         seed = self.seed + trial.number
         for key, value in {
@@ -86,6 +95,7 @@ class Objective:
                 epochs=self.epochs,
                 precision=self.precision,
                 seed=seed,
+                features=self.features,
                 on_model=on_model,
                 on_epoch=on_epoch,
             )

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.trial import TrialState
 
+from automl.config import TrialConfig, with_model_options
 from automl.data import DataSource, open_source, stratified_split
 from automl.errors import ConfigError, StudyError
 from automl.spaces import Space, get_space
@@ -24,7 +26,7 @@ DEFAULT_EPOCHS = 10
 DEFAULT_SEED = 0
 VAL_FRACTION = 0.2
 # Settings a resumed study must keep: changing them would mix incomparable trials.
-FROZEN_SETTINGS = ("space", "data_fingerprint", "epochs", "seed", "resolution")
+FROZEN_SETTINGS = ("space", "data_fingerprint", "epochs", "seed", "resolution", "model_options")
 
 
 def count_finished(study: optuna.Study) -> int:
@@ -36,7 +38,8 @@ def _study_settings(
     source: DataSource,
     epochs: int,
     seed: int,
-    resolution: int | None,
+    fixed: dict[str, Any],
+    model_options: dict[str, Any],
     sampler: str,
     pruner: str,
 ) -> dict[str, Any]:
@@ -52,22 +55,54 @@ def _study_settings(
         "epochs": epochs,
         "seed": seed,
         "split_seed": seed,
-        "resolution": resolution,
+        "resolution": fixed.get("resolution"),
+        "fixed": fixed,
+        "model_options": model_options,
         "sampler": sampler,
         "pruner": pruner,
     }
 
 
 def _fixed_params(
-    space: Space, source: DataSource, resolution: int | None, params: dict[str, Any]
+    space: Space, source: DataSource, resolution: int | None, fix: Mapping[str, Any]
 ) -> dict[str, Any]:
-    if resolution is None:
-        resolution = source.default_resolution
-        if resolution is None or "resolution" not in params:
-            return {}
-    if "resolution" not in params:
-        raise ConfigError(f"space {space.name!r} does not search 'resolution'; drop --resolution")
-    return {"resolution": resolution}
+    """Params pinned for every trial: --fix NAME=VALUE, --resolution, the data's own default."""
+    fixed = dict(fix)
+    if resolution is not None:
+        fixed["resolution"] = resolution
+    if not fixed and source.default_resolution is None:
+        return {}
+    known = space.explore()
+    if "resolution" not in fixed and "resolution" in known and source.default_resolution:
+        fixed["resolution"] = source.default_resolution
+    for name, value in fixed.items():
+        if name not in known:
+            raise ConfigError(
+                f"space {space.name!r} has no param {name!r} to fix; its params: "
+                + ", ".join(sorted(known))
+            )
+        dist = known[name]
+        if isinstance(dist, optuna.distributions.CategoricalDistribution) and (
+            value not in dist.choices
+        ):
+            raise ConfigError(
+                f"{name}={value!r} is not a choice of space {space.name!r}; "
+                f"choose one of: {', '.join(map(str, dist.choices))}"
+            )
+    return fixed
+
+
+def _model_options(
+    sample: TrialConfig, weights: str | Path | None, pretrained: bool
+) -> dict[str, Any]:
+    """--weights / --no-pretrained, for spaces whose model has a pretrained backbone."""
+    options: dict[str, Any] = {}
+    if weights is not None:
+        options["weights"] = str(Path(weights).expanduser().resolve())
+    if not pretrained:
+        options["pretrained"] = False
+    with_model_options(sample, options)  # refuses options the space's model does not have
+    return options
 
 
 def search(
@@ -86,67 +121,86 @@ def search(
     device: str = "auto",
     precision: str = "auto",
     resolution: int | None = None,
+    fix: Mapping[str, Any] | None = None,
+    weights: str | Path | None = None,
+    pretrained: bool = True,
     studies_dir: str | Path = "studies",
     progress: bool = False,
     heartbeat_interval: int = 10,
 ) -> optuna.Study:
     """Run (or resume) a study until it has `trials` finished (completed or pruned) trials.
 
-    `epochs`, `seed` and `resolution` left as None take the study's stored values on resume.
+    `epochs`, `seed` and `resolution` left as None take the study's stored values on resume;
+    `fix` pins any of the space's params (`{"backbone": "resnet18"}`) for the trials to come.
     """
     if trials < 1:
         raise ConfigError(f"--trials must be at least 1, got {trials}")
     if epochs is not None and epochs < 1:
         raise ConfigError(f"--epochs must be at least 1, got {epochs}")
+    if seed is not None and seed < 0:
+        raise ConfigError(f"--seed must be 0 or more, got {seed}")
     the_space = get_space(space)
     amp = resolve_precision(precision, resolve_device(device))
     source = open_source(data, test_dir)
-    sample, params = the_space.sample()
-    fixed = _fixed_params(the_space, source, resolution, params)
+    fixed = _fixed_params(the_space, source, resolution, fix or {})
+    sample, _ = the_space.sample(fixed=fixed)  # validates the pins through the space
+    options = _model_options(sample, weights, pretrained)
     # Build both once before touching the storage, so a bad name leaves no empty study behind.
     create_sampler(sampler, seed or DEFAULT_SEED, the_space.grid, fixed)
     create_pruner(pruner, epochs or DEFAULT_EPOCHS)
     study_name = study or the_space.name
     cache_dir = Path(studies_dir) / "cache"
 
-    the_study = optuna.create_study(
-        study_name=study_name,
-        direction="maximize",
-        load_if_exists=True,
-        storage=open_storage(
-            storage or default_storage(study_name, studies_dir),
-            heartbeat_interval=heartbeat_interval,
-        ),
+    rdb = open_storage(
+        storage or default_storage(study_name, studies_dir), heartbeat_interval=heartbeat_interval
     )
-    asked = {"epochs": epochs, "seed": seed, "resolution": resolution}
     settings = _study_settings(
         the_space,
         source,
         epochs or DEFAULT_EPOCHS,
         DEFAULT_SEED if seed is None else seed,
-        fixed.get("resolution"),
+        fixed,
+        options,
         sampler,
         pruner,
     )
-    stored = the_study.user_attrs
-    if "space" in stored:
-        _check_resume(study_name, stored, settings, asked)
-        if stored["resolution"] is not None:
-            fixed = {"resolution": stored["resolution"]}
-    else:
+    new_study = study_name not in optuna.get_all_study_names(rdb)
+    if new_study:  # decode and split first: a failure here leaves no half-made study behind
         pool = source.train_pool(fixed.get("resolution", sample.data.resolution), cache_dir)
         _, val_idx = stratified_split(pool.labels.numpy(), VAL_FRACTION, settings["split_seed"])
-        for key, value in settings.items():
-            the_study.set_user_attr(key, value)
+    the_study = optuna.create_study(
+        study_name=study_name, direction="maximize", load_if_exists=True, storage=rdb
+    )
+    stored = the_study.user_attrs
+    if "space" in stored:
+        _check_resume(
+            study_name, stored, settings, {"epochs": epochs, "seed": seed, "resolution": resolution}
+        )
+        if fix is None:  # keep the study's pins unless new ones are given
+            fixed = {**stored.get("fixed", {}), **fixed}
+        if stored["resolution"] is not None:
+            fixed["resolution"] = stored["resolution"]
+        the_study.set_user_attr("fixed", fixed)
+    else:
+        if not new_study:  # created by hand or by a run killed before its settings were saved
+            pool = source.train_pool(fixed.get("resolution", sample.data.resolution), cache_dir)
+            _, val_idx = stratified_split(pool.labels.numpy(), VAL_FRACTION, settings["split_seed"])
         the_study.set_user_attr("val_indices", [int(i) for i in val_idx])
+        for key, value in settings.items():  # "space" last: it marks the settings complete
+            if key != "space":
+                the_study.set_user_attr(key, value)
+        the_study.set_user_attr("space", settings["space"])
         stored = the_study.user_attrs
-    if fixed and resolution is None:
+    if "resolution" in fixed and resolution is None and source.default_resolution:
         log.info(
             "%s: resolution fixed at %d px (pass --resolution to change)",
             source.name,
             fixed["resolution"],
         )
-    the_study.sampler = create_sampler(sampler, stored["seed"], the_space.grid, fixed)
+    # Offset by the trials so far: a resumed run or a second worker must not replay the
+    # sampler's sequence from the start.
+    sampler_seed = stored["seed"] + len(the_study.trials)
+    the_study.sampler = create_sampler(sampler, sampler_seed, the_space.grid, fixed)
     the_study.pruner = create_pruner(pruner, stored["epochs"])
 
     done = count_finished(the_study)
@@ -163,6 +217,7 @@ def search(
         precision=amp,
         seed=stored["seed"],
         cache_dir=cache_dir,
+        model_options=stored.get("model_options", {}),
     )
     callbacks = [optuna.study.MaxTrialsCallback(trials, states=FINISHED)]
     with _progress(progress, the_study, trials, done) as printer:

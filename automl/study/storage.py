@@ -8,7 +8,7 @@ from pathlib import Path
 import optuna
 import sqlalchemy
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError
 
 from automl.errors import StorageError
 
@@ -48,7 +48,13 @@ def open_storage(
     if path is not None:
         if must_exist and not path.is_file():
             raise StorageError(f"no study database at {path}; pass --storage with its URL")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(
+                f"cannot create {path.parent} for the study database: "
+                f"{exc.strerror}; pass another --storage"
+            ) from None
     if parsed.get_backend_name() == "sqlite":
         engine_kwargs = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT}}
     try:
@@ -68,7 +74,7 @@ def open_storage(
             f"storage URL {url!r} names a database SQLAlchemy has no driver for; "
             "use sqlite:///... or install the driver (e.g. psycopg2 for postgresql://)"
         ) from None
-    except (OperationalError, ImportError, ModuleNotFoundError) as exc:
+    except (DatabaseError, ImportError) as exc:  # OperationalError is a DatabaseError
         detail = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
         raise StorageError(f"cannot open storage {url!r}: {detail}") from None
 
@@ -88,3 +94,18 @@ def fail_stale_trials(study: optuna.Study) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
+
+
+def is_optuna_sqlite(path: Path) -> bool:
+    """True for an SQLite file that already holds Optuna's tables (opening others would add
+    them)."""
+    import sqlite3
+
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+            row = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='studies'"
+            ).fetchone()
+        return row is not None
+    except sqlite3.DatabaseError:
+        return False

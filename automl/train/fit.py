@@ -14,6 +14,7 @@ from automl.metrics import f1_scores
 from automl.models import create_model
 from automl.models.flops import count_flops, count_params
 from automl.train.engine import evaluate, train_one_epoch
+from automl.train.features import FeatureBatches, FeatureStore
 from automl.train.optim import create_optimizer, create_scheduler
 from automl.train.precision import Precision
 
@@ -45,6 +46,13 @@ def model_stats(model: nn.Module, in_chans: int, resolution: int) -> dict:
     }
 
 
+def normalization(cfg: TrialConfig, images: torch.Tensor) -> tuple[tuple, tuple]:
+    """What pretrained weights dictate, else the training images' own per-channel statistics."""
+    dictated = getattr(cfg.model, "normalization", None)
+    stats = dictated(images.shape[1]) if dictated is not None else None
+    return stats if stats is not None else channel_stats(images)
+
+
 def fit(
     cfg: TrialConfig,
     train: tuple[torch.Tensor, torch.Tensor],
@@ -54,48 +62,68 @@ def fit(
     epochs: int,
     precision: Precision,
     seed: int,
+    features: FeatureStore | None = None,
     on_model: Callable[[nn.Module], None] | None = None,
     on_epoch: EpochCallback | None = None,
 ) -> FitResult:
-    """Train `cfg` on uint8 `train` images for `epochs`; evaluate on `val` after each epoch."""
+    """Train `cfg` on uint8 `train` images for `epochs`; evaluate on `val` after each epoch.
+
+    A model whose backbone is entirely frozen, trained without augmentation, trains only its
+    head on features computed once (kept in `features` across trials when given).
+    """
     torch.manual_seed(seed)
     images, labels = train
-    mean, std = channel_stats(images)
+    mean, std = normalization(cfg, images)
     model = build_model(cfg, num_classes, images.shape[1], precision)
     if on_model is not None:
         on_model(model)
     generator = torch.Generator().manual_seed(seed)
-    train_batches = Batches(
-        images,
-        labels,
-        cfg.data.batch_size,
-        mean=mean,
-        std=std,
-        device=precision.device,
-        shuffle=True,
-        augment=cfg.data.augment,
-        generator=generator,
-    )
-    val_batches = (
-        None
-        if val is None
-        else Batches(
-            val[0],
-            val[1],
-            max(256, cfg.data.batch_size),
+    eval_size = max(256, cfg.data.batch_size)
+    trained: nn.Module = model
+    if getattr(model, "frozen_backbone", False) and cfg.data.augment == "none":
+        store = features or FeatureStore()
+        trained = model.head
+
+        def batches(split: str, data, shuffle: bool, size: int) -> FeatureBatches:
+            feats = store.get(split, model, data[0], mean, std, precision)
+            return FeatureBatches(
+                feats, data[1], size, device=precision.device, shuffle=shuffle, generator=generator
+            )
+
+        train_batches = batches(
+            "train" if val is not None else "train+val", train, True, cfg.data.batch_size
+        )
+        val_batches = None if val is None else batches("val", val, False, eval_size)
+    else:
+        train_batches = Batches(
+            images,
+            labels,
+            cfg.data.batch_size,
             mean=mean,
             std=std,
             device=precision.device,
+            shuffle=True,
+            augment=cfg.data.augment,
+            generator=generator,
         )
+        val_batches = (
+            None
+            if val is None
+            else Batches(val[0], val[1], eval_size, mean=mean, std=std, device=precision.device)
+        )
+    params = (
+        model.param_groups(cfg.optim)
+        if hasattr(model, "param_groups")
+        else [p for p in model.parameters() if p.requires_grad]
     )
-    optimizer = create_optimizer(model.parameters(), cfg.optim)
+    optimizer = create_optimizer(params, cfg.optim)
     scheduler = create_scheduler(optimizer, cfg.optim, epochs * max(1, len(train_batches)))
     scaler = precision.grad_scaler()
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.optim.label_smoothing)
     result = FitResult(model, mean=mean, std=std)
     for epoch in range(1, epochs + 1):
         stats = train_one_epoch(
-            model, criterion, optimizer, scheduler, train_batches, precision, scaler
+            trained, criterion, optimizer, scheduler, train_batches, precision, scaler
         )
         row = {
             "epoch": epoch,
@@ -104,7 +132,7 @@ def fit(
             "seconds": stats.seconds,
         }
         if val_batches is not None:
-            ev = evaluate(model, criterion, val_batches, precision)
+            ev = evaluate(trained, criterion, val_batches, precision)
             f1 = f1_scores(val[1], ev.predictions, num_classes)
             row |= {
                 "val_loss": ev.loss,

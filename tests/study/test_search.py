@@ -157,3 +157,70 @@ def test_missing_database_is_not_created(tmp_path):
     with pytest.raises(StorageError, match="no study database at"):
         open_storage(f"sqlite:///{tmp_path}/absent.db", must_exist=True)
     assert not (tmp_path / "absent.db").exists()
+
+
+def test_resumed_runs_do_not_replay_the_sampler(tmp_path):
+    automl.search(study="rr", trials=2, sampler="random", studies_dir=tmp_path, **TINY)
+    study = automl.search(study="rr", trials=4, sampler="random", studies_dir=tmp_path, **TINY)
+    params = [tuple(sorted(t.params.items())) for t in study.trials]
+    assert len(set(params)) == 4
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"resolution": 2}, "resolution 2 is outside 4..1024"),
+        ({"fix": {"nope": 1}}, "has no param 'nope' to fix; its params: activation"),
+        ({"fix": {"activation": "swish"}}, "activation='swish' is not a choice"),
+        ({"weights": "w.pt"}, "model 'scratch_cnn' has no pretrained backbone; drop --weights"),
+        ({"pretrained": False}, "drop --no-pretrained"),
+        ({"seed": -1}, "--seed must be 0 or more"),
+    ],
+)
+def test_refusals_leave_no_study_behind(tmp_path, kwargs, message):
+    with pytest.raises(automl.AutoMLError, match=message):
+        automl.search(study="none", studies_dir=tmp_path, **{**TINY, **kwargs})
+    assert not (tmp_path / "none.db").exists() or not optuna.get_all_study_names(
+        f"sqlite:///{tmp_path}/none.db"
+    )
+
+
+def test_fix_pins_a_param(tmp_path):
+    study = automl.search(
+        study="fx",
+        trials=2,
+        fix={"activation": "mish", "batch_norm": True},
+        studies_dir=tmp_path,
+        **TINY,
+    )
+    assert {(t.params["activation"], t.params["batch_norm"]) for t in study.trials} == {
+        ("mish", True)
+    }
+    assert study.user_attrs["fixed"] == {"activation": "mish", "batch_norm": True, "resolution": 32}
+
+
+def test_unusable_data_leaves_no_study(tmp_path):
+    from PIL import Image
+
+    for name in ("a", "b"):
+        (tmp_path / "d" / "train" / name).mkdir(parents=True)
+        (tmp_path / "d" / "test" / name).mkdir(parents=True)
+    for i in range(3):
+        Image.new("RGB", (8, 8)).save(tmp_path / "d" / "train" / "a" / f"{i}.png")
+    (tmp_path / "d" / "train" / "b" / "broken.jpg").write_text("not an image")
+    with pytest.raises(automl.DataError, match="class 'b' has 0 usable images"):
+        automl.search(data=tmp_path / "d", study="u", studies_dir=tmp_path, **TINY)
+    assert optuna.get_all_study_names(f"sqlite:///{tmp_path}/u.db") == []
+
+
+def test_user_space_file_loads_twice(tmp_path):
+    path = tmp_path / "reg.py"
+    path.write_text(
+        "from automl import TrialConfig, register_space\n"
+        "from automl.models.scratch_cnn import ScratchCNNConfig\n"
+        "@register_space('reg_twice')\n"
+        "def mine(trial):\n"
+        "    f = trial.suggest_int('f', 8, 9)\n"
+        "    return TrialConfig(model=ScratchCNNConfig(base_filters=f))\n"
+    )
+    assert automl.get_space(str(path)) is automl.get_space(str(path))
