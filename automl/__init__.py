@@ -25,6 +25,7 @@ _EXPORTS = {
         "StorageError",
         "StudyError",
         "TrainingError",
+        "WeightsError",
     ],
     "automl.study.finalize": ["FinalResult", "finalize"],
     "automl.models": ["create_model", "list_models", "register_model"],
@@ -37,7 +38,7 @@ _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = [  # kept literal for linters and IDEs; tests check it against _EXPORTS
     "AutoMLError", "ConfigError", "DataConfig", "DataError", "FinalResult", "ModelFileError",
     "OptimConfig", "SpaceError", "StorageError", "StudyError", "TrainingError", "TrialConfig",
-    "create_model", "finalize", "get_space", "list_models", "list_spaces", "list_studies",
+    "WeightsError", "create_model", "finalize", "get_space", "list_models", "list_spaces", "list_studies",
     "load_model", "predict", "register_model", "register_space", "search",
 ]  # fmt: skip
 
@@ -65,6 +66,7 @@ if TYPE_CHECKING:
         StorageError,
         StudyError,
         TrainingError,
+        WeightsError,
     )
     from automl.inference import load_model, predict
     from automl.models import create_model, list_models, register_model
