@@ -91,6 +91,14 @@ def setup(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug l
     optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.WARNING)
     optuna.logging.disable_default_handler()
     optuna.logging.enable_propagation()
+    logging.getLogger("optuna").addFilter(_no_traceback_for_our_errors)
+
+
+def _no_traceback_for_our_errors(record: logging.LogRecord) -> bool:
+    """Optuna logs a failed trial with its traceback; ours already say what to fix."""
+    if record.exc_info and isinstance(record.exc_info[1], AutoMLError):
+        record.exc_info = None
+    return True
 
 
 @app.command()

@@ -115,3 +115,48 @@ def test_finalize_and_predict_errors(tmp_path):
     assert r.exit_code == 2 and "is not an automl model file" in r.output
     r = run("predict", "--model", tmp_path / "none.pt", junk)
     assert r.exit_code == 2 and "does not exist" in r.output
+
+
+def test_finetune_flow_with_pins(tmp_path, digit_png):
+    common = ["--studies-dir", tmp_path]
+    r = run(
+        "search",
+        "--space",
+        "finetune",
+        "--study",
+        "ft",
+        "--trials",
+        "1",
+        "--epochs",
+        "1",
+        "--fix",
+        "backbone=efficientnet_lite0",
+        "--fix",
+        "freeze=head",
+        "--fix",
+        "augment=none",
+        *common,
+    )
+    assert r.exit_code == 0, r.output
+    r = run("finalize", "--study", "ft", *common)
+    assert r.exit_code == 0, r.output
+    r = run("predict", "--model", tmp_path / "ft" / "final" / "model.pt", digit_png)
+    assert r.exit_code == 0 and str(digit_png) in r.output
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--fix", "novalue"], "--fix takes NAME=VALUE, got 'novalue'"),
+        (["--fix", "nope=1"], "has no param 'nope' to fix"),
+        (["--weights", "w.pt"], "has no pretrained backbone; drop --weights"),
+        (
+            ["--space", "finetune", "--fix", "backbone=resnet50", "--fix", "freeze=head"],
+            "no local ImageNet weights for resnet50",
+        ),
+    ],
+)
+def test_pin_and_weight_errors(tmp_path, args, message):
+    r = run("search", "--studies-dir", tmp_path, "--trials", "1", "--epochs", "1", *args)
+    assert r.exit_code == 2, r.output
+    assert message in r.output and "Traceback" not in r.output

@@ -50,6 +50,11 @@ class FinetuneConfig:
             return (sum(mean) / 3,), (sum(std) / 3,)
         return mean, std
 
+    def check(self) -> None:
+        """Fail now, with the one-line reason, if the weights this config needs are missing."""
+        if self.pretrained:
+            _weights(self.backbone, self.weights)
+
     def weights_tag(self) -> str:
         return _weights(self.backbone, self.weights).tag if self.pretrained else "scratch"
 

@@ -60,7 +60,9 @@ class Space:
                 sampler = optuna.samplers.PartialFixedSampler(dict(fixed), sampler)
         study = optuna.create_study(sampler=sampler)
         trial = study.ask()
-        return self(trial), dict(trial.params)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Fixed parameter .* is out of range")
+            return self(trial), dict(trial.params)
 
     def explore(self, samples: int = 32) -> dict[str, optuna.distributions.BaseDistribution]:
         """Every param the space can ask for (conditional ones included), with its distribution,
@@ -76,7 +78,9 @@ class Space:
 
     def rebuild(self, params: Mapping[str, Any]) -> TrialConfig:
         """The config a trial with these params had: builders never need the trial itself."""
-        return self(optuna.trial.FixedTrial(dict(params)))
+        with warnings.catch_warnings():  # a pinned value outside the space's range is deliberate
+            warnings.filterwarnings("ignore", message=".* out of the range of the distribution")
+            return self(optuna.trial.FixedTrial(dict(params)))
 
 
 _SPACES: Registry[Space] = Registry("search space")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -145,6 +146,9 @@ def search(
     fixed = _fixed_params(the_space, source, resolution, fix or {})
     sample, _ = the_space.sample(fixed=fixed)  # validates the pins through the space
     options = _model_options(sample, weights, pretrained)
+    check = getattr(with_model_options(sample, options).model, "check", None)
+    if check is not None:  # e.g. pretrained weights: missing ones stop us before any study
+        check()
     # Build both once before touching the storage, so a bad name leaves no empty study behind.
     create_sampler(sampler, seed or DEFAULT_SEED, the_space.grid, fixed)
     create_pruner(pruner, epochs or DEFAULT_EPOCHS)
@@ -220,7 +224,8 @@ def search(
         model_options=stored.get("model_options", {}),
     )
     callbacks = [optuna.study.MaxTrialsCallback(trials, states=FINISHED)]
-    with _progress(progress, the_study, trials, done) as printer:
+    with _progress(progress, the_study, trials, done) as printer, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Fixed parameter .* is out of range")
         if printer is not None:
             callbacks.append(printer)
         the_study.optimize(
