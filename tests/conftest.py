@@ -10,6 +10,39 @@ import automl
 
 HYMENOPTERA = Path(__file__).resolve().parents[2] / "shared" / "data" / "hymenoptera"
 TINY = {"resolution": 32, "epochs": 2, "pruner": "none", "seed": 0}
+# Params of a small scratch_cnn trial, for tests that enqueue known configs (fixture below).
+_TINY_PARAMS = {
+    "base_filters": 16,
+    "filter_org": "same",
+    "kernel_size": 3,
+    "activation": "relu",
+    "batch_norm": False,
+    "dropout": 0.0,
+    "dense_units": 64,
+    "optimizer": "adamw",
+    "lr": 3e-3,
+    "weight_decay": 1e-4,
+    "resolution": 32,
+    "batch_size": 128,
+    "augment": "none",
+}
+
+
+@pytest.fixture
+def tiny_params() -> dict:
+    """A copy of the params of a small, fast scratch_cnn trial."""
+    return dict(_TINY_PARAMS)
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread: on a small shared CPU, oversubscribed threads make tiny work slower."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

@@ -13,38 +13,11 @@ from pathlib import Path
 
 import optuna
 import pytest
-import torch
 
 import automl
 
-# Two small, distinct configs queued before the search so the study is fast and predictable.
-TINY = {
-    "base_filters": 16,
-    "filter_org": "same",
-    "kernel_size": 3,
-    "activation": "relu",
-    "batch_norm": False,
-    "dropout": 0.0,
-    "dense_units": 64,
-    "optimizer": "adamw",
-    "lr": 3e-3,
-    "weight_decay": 1e-4,
-    "resolution": 32,
-    "batch_size": 128,
-    "augment": "none",
-}
-QUEUED = [TINY, {**TINY, "filter_org": "half", "activation": "gelu"}]
 DASHBOARD = Path(sys.executable).with_name("optuna-dashboard")
 START_TIMEOUT = 30.0
-
-
-@pytest.fixture
-def one_thread():
-    """One torch thread: on a small shared CPU, oversubscribed threads make epochs much slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def free_port() -> int:
@@ -106,11 +79,12 @@ def attrs(serialized: list[dict]) -> dict[str, str]:
     return {a["key"]: a["value"] for a in serialized}
 
 
-def test_dashboard_serves_the_study(tmp_path, dashboard, one_thread):
+def test_dashboard_serves_the_study(tmp_path, dashboard, one_thread, tiny_params):
+    configs = [tiny_params, {**tiny_params, "filter_org": "half", "activation": "gelu"}]
     assert DASHBOARD.is_file(), f"no optuna-dashboard next to {sys.executable}"
     db = tmp_path / "dash.db"
     queued = optuna.create_study(study_name="dash", storage=f"sqlite:///{db}", direction="maximize")
-    for params in QUEUED:
+    for params in configs:
         queued.enqueue_trial(params)
     study = automl.search(
         trials=2, epochs=1, study="dash", studies_dir=tmp_path, resolution=32, pruner="none"
@@ -137,7 +111,7 @@ def test_dashboard_serves_the_study(tmp_path, dashboard, one_thread):
     best = max(trials, key=lambda t: t.value)
     assert [t["number"] for t in detail["best_trials"]] == [best.number]
     assert detail["has_intermediate_values"] is True
-    for trial, expected in zip(served, QUEUED, strict=True):
+    for trial, expected in zip(served, configs, strict=True):
         params = {p["name"]: p["param_external_value"] for p in trial["params"]}
         assert params == {k: str(v) for k, v in expected.items()}
         assert trial["intermediate_values"] == [{"step": 1, "value": trial["values"][0]}]

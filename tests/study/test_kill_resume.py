@@ -18,24 +18,7 @@ from optuna.trial import TrialState
 TRIALS = 6
 EPOCHS = 4
 HEARTBEAT = 1  # seconds; grace period is 2 x HEARTBEAT
-# Small distinct configs queued before the first run, so each trial takes a second or two.
-TINY = {
-    "base_filters": 16,
-    "filter_org": "same",
-    "kernel_size": 3,
-    "activation": "relu",
-    "batch_norm": False,
-    "dropout": 0.0,
-    "dense_units": 64,
-    "optimizer": "adamw",
-    "lr": 3e-3,
-    "weight_decay": 1e-4,
-    "resolution": 32,
-    "batch_size": 128,
-    "augment": "none",
-}
 ACTIVATIONS = ["relu", "gelu", "silu", "mish", "leaky_relu", "relu"]
-QUEUED = [{**TINY, "activation": a, "lr": 3e-3 * (i + 1) / 2} for i, a in enumerate(ACTIVATIONS)]
 KILL_TIMEOUT = 120.0  # seconds to wait for the moment to kill
 RESUME_TIMEOUT = 300.0
 
@@ -49,10 +32,14 @@ def trials_of(url: str) -> list[optuna.trial.FrozenTrial]:
 
 
 @pytest.mark.slow
-def test_sigkill_mid_trial_then_rerun_resumes(tmp_path):
+def test_sigkill_mid_trial_then_rerun_resumes(tmp_path, tiny_params):
+    configs = [
+        {**tiny_params, "activation": a, "lr": 3e-3 * (i + 1) / 2}
+        for i, a in enumerate(ACTIVATIONS)
+    ]
     url = f"sqlite:///{tmp_path / 'k.db'}"
     queued = optuna.create_study(study_name="k", storage=url, direction="maximize")
-    for params in QUEUED:
+    for params in configs:
         queued.enqueue_trial(params)
     command = [
         sys.executable,
