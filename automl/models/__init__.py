@@ -50,4 +50,4 @@ def model_config_class(name: str) -> type:
 
 
 # Importing the building blocks registers them.
-from automl.models import finetune, scratch_cnn  # noqa: E402,F401
+from automl.models import finetune, resnet, scratch_cnn  # noqa: E402,F401
