@@ -38,8 +38,8 @@ _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = [  # kept literal for linters and IDEs; tests check it against _EXPORTS
     "AutoMLError", "ConfigError", "DataConfig", "DataError", "FinalResult", "ModelFileError",
     "OptimConfig", "SpaceError", "StorageError", "StudyError", "TrainingError", "TrialConfig",
-    "WeightsError", "create_model", "finalize", "get_space", "list_models", "list_spaces", "list_studies",
-    "load_model", "predict", "register_model", "register_space", "search",
+    "WeightsError", "create_model", "finalize", "get_space", "list_models", "list_spaces",
+    "list_studies", "load_model", "predict", "register_model", "register_space", "search",
 ]  # fmt: skip
 
 
