@@ -48,7 +48,8 @@ def hash_files(base: Path, paths: Sequence[Path]) -> str:
     return digest.hexdigest()
 
 
-def _load(path: Path, resolution: int) -> torch.Tensor | None:
+def load_resized(path: Path, resolution: int) -> torch.Tensor | None:
+    """One file as uint8 (3, R, R), or None when it is not a readable image."""
     img = decode.decode_file(path)  # looked up on the module so tests can count calls
     return None if img is None else decode.resize_square(img, resolution)
 
@@ -68,7 +69,7 @@ def decode_folder(
     skipped: list[str] = []
     with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
         for path, label, img in zip(
-            paths, labels_all, pool.map(lambda p: _load(p, resolution), paths), strict=True
+            paths, labels_all, pool.map(lambda p: load_resized(p, resolution), paths), strict=True
         ):
             if img is None:
                 skipped.append(path.relative_to(base).as_posix())

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import torch
 
 from automl.data import cache
 from automl.data.decode import resize_square
-from automl.data.files import decode_folder, hash_files, list_classes, list_files
+from automl.data.files import decode_folder, hash_files, list_classes, list_files, load_resized
 from automl.errors import DataError
 
 
@@ -38,6 +40,15 @@ class DataSource(ABC):
     @abstractmethod
     def held_out(self, resolution: int, cache_dir: Path) -> ImageSet:
         """The held-out split; only the final scoring reads it."""
+
+    @abstractmethod
+    def held_out_index(self) -> list[tuple[str, int]]:
+        """(name, label) of every held-out item in a fixed order; nothing is decoded."""
+
+    @abstractmethod
+    def held_out_items(self, indices: Sequence[int], resolution: int) -> tuple[ImageSet, list[int]]:
+        """Decode only the held-out items at `indices` (positions in `held_out_index()`), not
+        through the cache; returns them and the indices that decoded (unreadable ones drop)."""
 
     def describe(self) -> dict:
         return {
@@ -91,6 +102,14 @@ class DigitsSource(DataSource):
     def held_out(self, resolution: int, cache_dir: Path) -> ImageSet:
         return self._subset("test", resolution, cache_dir)
 
+    def held_out_index(self) -> list[tuple[str, int]]:
+        return [(f"load_digits()[{i}]", int(self._labels[i])) for i in self._split["test"]]
+
+    def held_out_items(self, indices: Sequence[int], resolution: int) -> tuple[ImageSet, list[int]]:
+        rows = torch.as_tensor(self._split["test"][list(indices)], dtype=torch.int64)
+        images = resize_square(self._images[rows], resolution)
+        return ImageSet(images, self._labels[rows], self.classes), list(indices)
+
 
 class FolderSource(DataSource):
     """`root/train/<class>/**` for the pool; `test_dir/<class>/**` (default root/test) held out."""
@@ -132,7 +151,10 @@ class FolderSource(DataSource):
         self.test_dir = str(test)
         self.classes = classes
         self.channels = 3
-        self.fingerprint = hash_files(train, [p for group in files for p in group])
+
+    @functools.cached_property
+    def fingerprint(self) -> str:  # reads every training file: only when asked
+        return hash_files(self._train, [p for group in self._files for p in group])
 
     def train_pool(self, resolution: int, cache_dir: Path) -> ImageSet:
         files, fingerprint = self._files, self.fingerprint
@@ -142,6 +164,25 @@ class FolderSource(DataSource):
         files = [list_files(self._test / c) for c in self.classes]
         fingerprint = hash_files(self._test, [p for group in files for p in group])
         return self._load("test", self._test, files, fingerprint, resolution, cache_dir)
+
+    def _held_out_files(self) -> list[tuple[Path, int]]:
+        return [(p, k) for k, c in enumerate(self.classes) for p in list_files(self._test / c)]
+
+    def held_out_index(self) -> list[tuple[str, int]]:
+        return [(p.relative_to(self._test).as_posix(), k) for p, k in self._held_out_files()]
+
+    def held_out_items(self, indices: Sequence[int], resolution: int) -> tuple[ImageSet, list[int]]:
+        files = self._held_out_files()
+        kept, images, labels = [], [], []
+        for i in indices:
+            path, label = files[i]
+            img = load_resized(path, resolution)
+            if img is not None:
+                kept.append(i)
+                images.append(img)
+                labels.append(label)
+        stacked = torch.stack(images) if images else torch.empty(0, 3, resolution, resolution)
+        return ImageSet(stacked.to(torch.uint8), torch.tensor(labels), self.classes), kept
 
     def _load(
         self,

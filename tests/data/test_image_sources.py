@@ -67,6 +67,43 @@ def test_held_out_uses_given_test_dir(make_folder: MakeFolder, tmp_path: Path) -
     assert held.labels.tolist() == [0, 0, 1, 1]
 
 
+def test_held_out_items_decode_only_the_chosen_files(
+    make_folder: MakeFolder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = make_folder(test_per_class=3)
+    (root / "test" / "dog" / "dog1.jpg").write_bytes(b"not a jpeg")
+    source = open_source(root)
+    decoded = []
+    original = decode.decode_file
+    monkeypatch.setattr(decode, "decode_file", lambda p: decoded.append(p) or original(p))
+    index = source.held_out_index()
+    assert index == [
+        ("cat/cat0.jpg", 0), ("cat/cat1.jpg", 0), ("cat/cat2.jpg", 0),
+        ("dog/dog0.jpg", 1), ("dog/dog1.jpg", 1), ("dog/dog2.jpg", 1),
+    ]  # fmt: skip
+    assert decoded == []  # listing decodes nothing
+    images, kept = source.held_out_items([1, 4, 5], 10)
+    assert [p.relative_to(root / "test").as_posix() for p in decoded] == [
+        "cat/cat1.jpg", "dog/dog1.jpg", "dog/dog2.jpg",
+    ]  # fmt: skip
+    assert kept == [1, 5]  # the broken file drops out
+    assert tuple(images.images.shape) == (2, 3, 10, 10) and images.images.dtype == torch.uint8
+    assert images.labels.tolist() == [0, 1]
+    full = source.held_out(10, tmp_path / "cache")  # same pixels as the cached split
+    assert torch.equal(images.images[0], full.images[1])
+
+
+def test_digits_held_out_items_match_the_held_out_split(tmp_path: Path) -> None:
+    source = open_source()
+    index = source.held_out_index()
+    full = source.held_out(16, tmp_path / "cache")
+    assert [label for _, label in index] == full.labels.tolist()
+    images, kept = source.held_out_items([0, 7, 359], 16)
+    assert kept == [0, 7, 359]
+    assert torch.equal(images.images, full.images[[0, 7, 359]])
+    assert images.labels.tolist() == full.labels[[0, 7, 359]].tolist()
+
+
 def test_hidden_class_folders_are_ignored(make_folder: MakeFolder) -> None:
     root = make_folder()
     write_image(root / "train" / ".thumbs" / "x.jpg", seed=9)
