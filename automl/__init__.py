@@ -3,6 +3,7 @@
     import automl
     study = automl.search("scratch_cnn", trials=12, epochs=4, study="demo")
     result = automl.finalize("demo")
+    page = automl.report("demo")  # studies/demo/report/index.html
 
 Names load on first use, so `automl --help` and small scripts don't pay for torch's import.
 """
@@ -19,6 +20,7 @@ _EXPORTS = {
     "automl.errors": [
         "AutoMLError",
         "ConfigError",
+        "DashboardError",
         "DataError",
         "ModelFileError",
         "SpaceError",
@@ -31,15 +33,17 @@ _EXPORTS = {
     "automl.models": ["create_model", "list_models", "register_model"],
     "automl.inference": ["load_model", "predict"],
     "automl.spaces": ["get_space", "list_spaces", "register_space"],
+    "automl.reporting": ["report"],
     "automl.study.listing": ["list_studies"],
     "automl.study.search": ["search"],
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = [  # kept literal for linters and IDEs; tests check it against _EXPORTS
-    "AutoMLError", "ConfigError", "DataConfig", "DataError", "FinalResult", "ModelFileError",
-    "OptimConfig", "SpaceError", "StorageError", "StudyError", "TrainingError", "TrialConfig",
-    "WeightsError", "create_model", "finalize", "get_space", "list_models", "list_spaces",
-    "list_studies", "load_model", "predict", "register_model", "register_space", "search",
+    "AutoMLError", "ConfigError", "DashboardError", "DataConfig", "DataError", "FinalResult",
+    "ModelFileError", "OptimConfig", "SpaceError", "StorageError", "StudyError", "TrainingError",
+    "TrialConfig", "WeightsError", "create_model", "finalize", "get_space", "list_models",
+    "list_spaces", "list_studies", "load_model", "predict", "register_model", "register_space",
+    "report", "search",
 ]  # fmt: skip
 
 
@@ -60,6 +64,7 @@ if TYPE_CHECKING:
     from automl.errors import (
         AutoMLError,
         ConfigError,
+        DashboardError,
         DataError,
         ModelFileError,
         SpaceError,
@@ -70,6 +75,7 @@ if TYPE_CHECKING:
     )
     from automl.inference import load_model, predict
     from automl.models import create_model, list_models, register_model
+    from automl.reporting import report
     from automl.spaces import get_space, list_spaces, register_space
     from automl.study.finalize import FinalResult, finalize
     from automl.study.listing import list_studies

@@ -30,6 +30,8 @@ Storage = Annotated[
     str | None,
     typer.Option(help="Optuna storage URL (default: sqlite:///<studies-dir>/<study>.db)."),
 ]
+MovedData = Annotated[Path | None, typer.Option(help="Where the study's data lives now, if moved.")]
+MovedTestDir = Annotated[Path | None, typer.Option(help="Where its held-out folder lives now.")]
 Device = Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N.")]
 Precision = Annotated[
     str, typer.Option(help="auto (bf16 on CPU, fp16 on CUDA) | bf16 | fp16 | fp32.")
@@ -196,12 +198,8 @@ def finalize(
     study: Annotated[str, typer.Option(help="Name of the study to finalize.")],
     storage: Storage = None,
     force: Annotated[bool, typer.Option(help="Re-score a study that was already scored.")] = False,
-    data: Annotated[
-        Path | None, typer.Option(help="Where the study's data lives now, if moved.")
-    ] = None,
-    test_dir: Annotated[
-        Path | None, typer.Option(help="Where its held-out folder lives now.")
-    ] = None,
+    data: MovedData = None,
+    test_dir: MovedTestDir = None,
     device: Device = "auto",
     precision: Precision = "auto",
     studies_dir: StudiesDir = Path("studies"),
@@ -275,6 +273,54 @@ def spaces():
     for name in list_spaces():
         summary = (get_space(name).description or "(no docstring)").splitlines()[0]
         out.print(f"{name}: {summary}", highlight=False)
+
+
+@app.command()
+@friendly_errors
+def report(
+    study: Annotated[str, typer.Option(help="Name of the study to report on.")],
+    storage: Storage = None,
+    importance: Annotated[
+        str, typer.Option(help="Importance evaluator: ped_anova | fanova.")
+    ] = "ped_anova",
+    upload: Annotated[
+        bool, typer.Option(help="Also upload the figures as Optuna artifacts (dashboard).")
+    ] = True,
+    data: MovedData = None,
+    test_dir: MovedTestDir = None,
+    studies_dir: StudiesDir = Path("studies"),
+):
+    """Write studies/<study>/report/index.html: search figures, findings, final model figures."""
+    from automl.reporting import report as run_report
+
+    path = run_report(
+        study,
+        storage=storage,
+        studies_dir=studies_dir,
+        importance=importance,
+        upload=upload,
+        data=data,
+        test_dir=test_dir,
+    )
+    out.print(str(path), highlight=False)
+
+
+@app.command()
+@friendly_errors
+def dashboard(
+    study: Annotated[str, typer.Option(help="Name of the study to show.")],
+    storage: Storage = None,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port on 127.0.0.1.")] = 8080,
+    studies_dir: StudiesDir = Path("studies"),
+):
+    """Start optuna-dashboard on 127.0.0.1 with the study's storage and artifacts; Ctrl-C stops."""
+    from automl.reporting.dashboard import serve
+
+    def started(url: str) -> None:
+        out.print(f"optuna-dashboard for {study} at {url} (Ctrl-C to stop)", highlight=False)
+
+    serve(study, storage=storage, studies_dir=studies_dir, port=port, on_start=started)
+    out.print("dashboard stopped")
 
 
 def main() -> None:

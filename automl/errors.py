@@ -37,3 +37,7 @@ class TrainingError(AutoMLError):
 
 class WeightsError(AutoMLError):
     """Pretrained weights were asked for but are not on this machine (nothing is downloaded)."""
+
+
+class DashboardError(AutoMLError):
+    """optuna-dashboard cannot be started (not installed, ...)."""

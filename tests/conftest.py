@@ -71,3 +71,62 @@ def digit_png(tmp_path) -> Path:
     path = tmp_path / f"digit_{d.target[-1]}.png"
     Image.fromarray((d.images[-1] * 255 / 16).astype("uint8")).save(path)
     return path
+
+
+def _get(url: str) -> bytes:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=10) as response:
+        assert response.status == 200
+        return response.read()
+
+
+@pytest.fixture
+def free_port():
+    """A function returning a free TCP port on 127.0.0.1."""
+    import socket
+
+    def pick() -> int:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return sock.getsockname()[1]
+
+    return pick
+
+
+@pytest.fixture
+def serve_dashboard(tmp_path):
+    """Factory: run an optuna-dashboard argv and wait until `base`/api/studies answers (30 s);
+    returns `base`. Every server started is stopped at teardown."""
+    import subprocess
+    import time
+    import urllib.error
+
+    procs: list[subprocess.Popen] = []
+    log_path = tmp_path / "dashboard.log"
+
+    def start(argv: list[str], base: str) -> str:
+        with open(log_path, "wb") as log:  # the server keeps its own handle
+            procs.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT))
+        deadline = time.monotonic() + 30.0
+        while True:
+            if procs[-1].poll() is not None:
+                pytest.fail(
+                    f"optuna-dashboard exited {procs[-1].returncode}:\n{log_path.read_text()}"
+                )
+            try:
+                _get(f"{base}/api/studies")
+                return base
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                if time.monotonic() > deadline:
+                    pytest.fail(f"optuna-dashboard did not answer in 30 s:\n{log_path.read_text()}")
+                time.sleep(0.2)
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -16,6 +16,7 @@ from automl.errors import DataError, StudyError
 from automl.inference import MODEL_FORMAT
 from automl.io import save_torch, write_json
 from automl.metrics import classification_metrics
+from automl.reporting.artifacts import upload_final
 from automl.spaces import get_space
 from automl.study.storage import default_storage, load_study
 from automl.train.engine import evaluate
@@ -82,7 +83,7 @@ def finalize(
     space = get_space(attrs["space_file"] or attrs["space"])
     cfg = with_model_options(space.rebuild(best.params), attrs.get("model_options", {}))
     amp = resolve_precision(precision, resolve_device(device))
-    source = open_source(*_data_location(attrs, data, test_dir))
+    source = open_source(*data_location(attrs, data, test_dir))
     if source.fingerprint != attrs["data_fingerprint"]:
         raise DataError(
             f"the training data at {source.name} is not what study {study!r} searched on "
@@ -158,12 +159,13 @@ def finalize(
     the_study.set_user_attr(
         "final_runs", [*runs, {k: v for k, v in record.items() if k != "history"}]
     )
+    upload_final(the_study, metrics_path, metrics, studies_dir)  # for optuna-dashboard
     return FinalResult(
         study, best.number, record["run"], record["forced"], metrics, model_path, metrics_path
     )
 
 
-def _data_location(attrs: dict, data: str | Path | None, test_dir: str | Path | None):
+def data_location(attrs: dict, data: str | Path | None, test_dir: str | Path | None):
     """Where the study's data is now: as searched, or moved to `data` (the held-out folder
     moving along with it when it lived inside the data root)."""
     if data is None:

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
 import sys
-import time
-import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -17,13 +13,6 @@ import pytest
 import automl
 
 DASHBOARD = Path(sys.executable).with_name("optuna-dashboard")
-START_TIMEOUT = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def get_json(url: str) -> dict:
@@ -33,46 +22,15 @@ def get_json(url: str) -> dict:
 
 
 @pytest.fixture
-def dashboard(tmp_path):
+def dashboard(serve_dashboard, free_port):
     """Start optuna-dashboard on a study's DB; yields a function (db path -> base URL)."""
-    procs: list[subprocess.Popen] = []
 
     def start(db: Path) -> str:
         port = free_port()
-        with open(tmp_path / "dashboard.log", "wb") as log:  # the server keeps its own handle
-            proc = subprocess.Popen(
-                [str(DASHBOARD), f"sqlite:///{db}", "--host", "127.0.0.1", "--port", str(port)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        procs.append(proc)
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(
-                    f"optuna-dashboard exited with {proc.returncode}:\n"
-                    f"{(tmp_path / 'dashboard.log').read_text()}"
-                )
-            try:
-                get_json(f"{base}/api/studies")
-                return base
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                if time.monotonic() > deadline:
-                    pytest.fail(
-                        f"optuna-dashboard did not answer within {START_TIMEOUT} s:\n"
-                        f"{(tmp_path / 'dashboard.log').read_text()}"
-                    )
-                time.sleep(0.2)
+        argv = [str(DASHBOARD), f"sqlite:///{db}", "--host", "127.0.0.1", "--port", str(port)]
+        return serve_dashboard(argv, f"http://127.0.0.1:{port}")
 
-    yield start
-    for proc in procs:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    return start
 
 
 def attrs(serialized: list[dict]) -> dict[str, str]:

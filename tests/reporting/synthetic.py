@@ -1,0 +1,100 @@
+"""Synthetic finished studies made with plain optuna (no training), with automl's user attrs."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import optuna
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import TrialState, create_trial
+
+from automl.models.scratch_cnn import ScratchCNNConfig
+from automl.reporting.modelsize import closed_form_flops, closed_form_params
+
+CLASSES = [str(d) for d in range(10)]
+SPACE = {
+    "base_filters": CategoricalDistribution([16, 32, 64]),
+    "filter_org": CategoricalDistribution(["same", "double", "half"]),
+    "kernel_size": CategoricalDistribution([3, 5]),
+    "activation": CategoricalDistribution(["relu", "gelu", "silu", "mish", "leaky_relu"]),
+    "batch_norm": CategoricalDistribution([True, False]),
+    "dropout": FloatDistribution(0.0, 0.5, step=0.1),
+    "dense_units": CategoricalDistribution([64, 128, 256, 512]),
+    "optimizer": CategoricalDistribution(["adamw"]),
+    "lr": FloatDistribution(1e-4, 3e-2, log=True),
+    "weight_decay": FloatDistribution(1e-6, 1e-2, log=True),
+    "resolution": IntDistribution(32, 128, step=32),
+    "batch_size": CategoricalDistribution([32, 64, 128]),
+    "augment": CategoricalDistribution(["none", "basic", "strong"]),
+}
+ATTRS = {
+    "space": "scratch_cnn",
+    "space_file": None,
+    "data": "digits",
+    "test_dir": None,
+    "classes": CLASSES,
+    "channels": 1,
+    "epochs": 4,
+    "seed": 0,
+    "model_options": {},
+}
+
+
+def sample_params(rng: np.random.Generator) -> dict:
+    out = {}
+    for name, d in SPACE.items():
+        if isinstance(d, CategoricalDistribution):
+            out[name] = d.choices[rng.integers(len(d.choices))]
+        elif name == "lr" or name == "weight_decay":
+            out[name] = float(np.exp(rng.uniform(np.log(d.low), np.log(d.high))))
+        elif isinstance(d, IntDistribution):
+            out[name] = int(rng.choice(np.arange(d.low, d.high + 1, d.step)))
+        else:
+            out[name] = round(float(rng.choice(np.arange(0, 0.51, 0.1))), 1)
+    return out
+
+
+def scratch_study(storage: str, name: str, n_trials: int, seed: int = 0) -> optuna.Study:
+    """A scratch_cnn-like study: batch_norm and lr matter, the rest is noise; ~1/4 pruned."""
+    rng = np.random.default_rng(seed)
+    study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
+    for key, value in ATTRS.items():
+        study.set_user_attr(key, value)
+    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    trials = []
+    for i in range(n_trials):
+        p = sample_params(rng)
+        final = 0.5 + 0.2 * p["batch_norm"] - 0.05 * abs(np.log10(p["lr"]) + 2.5)
+        final = float(np.clip(final + rng.normal(0, 0.03), 0.05, 0.99))
+        pruned = rng.random() < 0.25
+        epochs = int(rng.integers(1, 4)) if pruned else 4
+        curve = {e: final * (0.6 + 0.1 * e) for e in range(1, epochs + 1)}
+        cfg = ScratchCNNConfig(
+            base_filters=p["base_filters"],
+            filter_org=p["filter_org"],
+            kernel_size=p["kernel_size"],
+            activation=p["activation"],
+            batch_norm=p["batch_norm"],
+            dense_units=p["dense_units"],
+        )
+        start = t0 + dt.timedelta(seconds=30 * i)
+        trials.append(
+            create_trial(
+                state=TrialState.PRUNED if pruned else TrialState.COMPLETE,
+                value=None if pruned else final,
+                params=p,
+                distributions=SPACE,
+                intermediate_values=curve,
+                user_attrs={
+                    "trainable_params": closed_form_params(cfg, 1, p["resolution"], 10),
+                    "flops": closed_form_flops(cfg, 1, p["resolution"], 10),
+                    "epochs_run": epochs,
+                    "seed": i,
+                },
+            )
+        )
+        trials[-1].datetime_start = start
+        trials[-1].datetime_complete = start + dt.timedelta(seconds=25)
+    study.add_trials(trials)
+    return study

@@ -1,0 +1,66 @@
+"""The report opened in headless Chromium: every section there, no broken image; a screenshot."""
+
+from __future__ import annotations
+
+import base64
+import re
+import subprocess
+from pathlib import Path
+
+from automl.reporting import SECTIONS
+
+SCREENSHOT = (
+    Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "report_screenshot.png"
+)
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# Runs in the page before the DOM is dumped: each image's decoded width, or "broken".
+PROBE = """<script>window.addEventListener("load", () => {
+  for (const img of document.images) {
+    img.setAttribute("data-natural", img.complete && img.naturalWidth > 0 ?
+      String(img.naturalWidth) : "broken");
+  }
+  document.body.setAttribute("data-probed", "yes");
+});</script></body>"""
+
+
+def run(chromium: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [chromium, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+
+
+def test_report_renders_in_chromium(reported, chromium, tmp_path):
+    _, index = reported
+    probed = tmp_path / "probed.html"  # the report plus the probe; images stay embedded
+    probed.write_text(index.read_text().replace("</body>", PROBE))
+    dom = run(
+        chromium, tmp_path, "--virtual-time-budget=5000", "--dump-dom", probed.as_uri()
+    ).stdout
+    assert 'data-probed="yes"' in dom
+    for sid in SECTIONS:
+        assert f'<section id="{sid}">' in dom, sid
+    imgs = re.findall(r"<img [^>]*>", dom)
+    assert len(imgs) == 13
+    for tag in imgs:
+        natural = re.search(r'data-natural="([^"]+)"', tag).group(1)
+        assert natural != "broken" and int(natural) > 100, tag[:80]
+        data = re.search(r'src="data:image/png;base64,([^"]+)"', tag).group(1)
+        assert base64.b64decode(data)[:8] == b"\x89PNG\r\n\x1a\n"
+
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    SCREENSHOT.unlink(missing_ok=True)
+    run(chromium, tmp_path, f"--screenshot={SCREENSHOT}", "--window-size=1280,4000", index.as_uri())
+    assert SCREENSHOT.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,0 +1,47 @@
+"""The FLOP counter agrees with the closed form of the 5-block CNN for several configs."""
+
+from __future__ import annotations
+
+import pytest
+
+from automl.models import create_model
+from automl.models.scratch_cnn import ScratchCNNConfig
+from automl.reporting.modelsize import closed_form_flops, closed_form_params, model_size
+
+CONFIGS = [
+    (ScratchCNNConfig(base_filters=16, filter_org="same", kernel_size=3), 1, 32, 10),
+    (
+        ScratchCNNConfig(base_filters=32, filter_org="double", kernel_size=5, batch_norm=False),
+        3,
+        64,
+        7,
+    ),
+    (
+        ScratchCNNConfig(base_filters=64, filter_org="half", kernel_size=3, dense_units=256),
+        3,
+        40,
+        2,
+    ),
+    (
+        ScratchCNNConfig(base_filters=8, filter_org="double", activation="mish", dense_units=64),
+        3,
+        96,
+        10,
+    ),
+]
+
+
+@pytest.mark.parametrize(("cfg", "in_chans", "resolution", "classes"), CONFIGS)
+def test_flop_counter_matches_closed_form(cfg, in_chans, resolution, classes):
+    model = create_model(cfg, num_classes=classes, in_chans=in_chans, resolution=resolution)
+    size = model_size(cfg, model, in_chans, resolution, classes)
+    assert size.flops == closed_form_flops(cfg, in_chans, resolution, classes) > 0
+    assert size.params == closed_form_params(cfg, in_chans, resolution, classes) > 0
+    assert size.agrees is True
+
+
+def test_closed_form_by_hand():
+    # 1x8x8 input, 5 blocks of 8 filters, k=3: W = 8, 4, 2, 1, 1 -> D = 1.
+    cfg = ScratchCNNConfig(base_filters=8, kernel_size=3, dense_units=4)
+    conv = 2 * 9 * (64 * 1 * 8 + 16 * 8 * 8 + 4 * 8 * 8 + 1 * 8 * 8 + 1 * 8 * 8)
+    assert closed_form_flops(cfg, 1, 8, 3) == conv + 2 * 1 * 8 * 4 + 2 * 4 * 3
