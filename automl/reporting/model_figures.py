@@ -127,7 +127,7 @@ class _Guided(torch.autograd.Function):
     def forward(ctx, x, act):
         with torch.enable_grad():
             xd = x.detach().requires_grad_(True)
-            y = act(xd)
+            y = act(xd.clone())  # the clone lets in-place activations (ReLU(inplace=True)) run
             (slope,) = torch.autograd.grad(y.sum(), xd)
         ctx.save_for_backward(slope)
         return y.detach()
@@ -147,21 +147,31 @@ class _GuidedAct(nn.Module):
         return _Guided.apply(x, self.act)
 
 
-ACTS = (nn.ReLU, nn.GELU, nn.SiLU, nn.Mish, nn.LeakyReLU, nn.ELU, nn.Tanh)
+# Activation layers, by class name so that timm's own (timm.layers.activations) count too;
+# gates (sigmoid, hard sigmoid in squeeze-excite blocks) are left as they are.
+ACTS = frozenset(
+    {"ReLU", "ReLU6", "LeakyReLU", "PReLU", "ELU", "CELU", "SELU", "GELU", "GELUTanh",
+     "QuickGELU", "SiLU", "Swish", "Mish", "HardMish", "Hardswish", "HardSwish", "Tanh"}
+)  # fmt: skip
 
 
 def _guided_copy(model: nn.Module) -> nn.Module:
     model = copy.deepcopy(model).float().eval()
+    guided = 0
     for m in list(model.modules()):
         for child_name, child in list(m.named_children()):
-            if isinstance(child, ACTS):
+            if type(child).__name__ in ACTS:
                 setattr(m, child_name, _GuidedAct(child))
+                guided += 1
+    if not guided:
+        raise NotApplicable("the model has no activation layer to guide")
     return model
 
 
 def guided_backprop(loaded: LoadedModel, image: torch.Tensor, neurons: int = 10):
     """The `neurons` most active channels of the last conv block for `image`; for each, the
     input gradient of its strongest spatial unit under guided back-propagation."""
+    last_conv_block(loaded.model)  # no convolution: not applicable, before anything else
     model = _guided_copy(loaded.model)
     block = last_conv_block(model)
     seen = {}

@@ -7,10 +7,13 @@ import pytest
 import torch
 from torch import nn
 
+from automl import create_model, get_space, list_spaces
+from automl.config import with_model_options
 from automl.inference import LoadedModel
 from automl.reporting.figures import to_png
 from automl.reporting.model_figures import (
     NotApplicable,
+    activation_maps,
     filters,
     grad_cam,
     guided_backprop,
@@ -64,3 +67,31 @@ def test_a_model_without_convolutions_is_not_applicable():
         guided_backprop(mlp, images[0])
     with pytest.raises(NotApplicable, match="no 2-D convolution"):
         grad_cam(mlp, images, np.array([0, 1]), np.array([0, 0]), mlp.classes, [0, 1])
+
+
+@pytest.mark.parametrize("space", list_spaces())
+@pytest.mark.parametrize("seed", range(2))
+def test_every_space_gets_every_model_figure(space, seed):
+    """Contract over the space registry (in-place activations, timm's own layers, automl.nn)."""
+    cfg, _ = get_space(space).sample(seed)
+    if hasattr(cfg.model, "pretrained"):
+        cfg = with_model_options(cfg, {"pretrained": False})
+    torch.manual_seed(seed)
+    m = loaded(create_model(cfg.model, num_classes=2, in_chans=3, resolution=32), chans=3)
+    images = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8)
+    labels = np.array([0, 1, 0, 1])
+    preds = predict(m, images)
+    guided = guided_backprop(m, images[0])
+    for fig in (
+        filters(m),
+        activation_maps(m, images[0], "cat"),
+        guided,
+        grad_cam(m, images, labels, preds, m.classes, [0, 1, 2, 3]),
+    ):
+        assert is_png(fig)
+    seen = {}
+    block = last_conv_block(m.model)
+    handle = block.register_forward_hook(lambda mod, i, o: seen.__setitem__("c", o.shape[1]))
+    m.model(m.preprocess(images[:1]))
+    handle.remove()
+    assert len(guided.axes) == 1 + min(10, seen["c"])  # the input, then one row per neuron
