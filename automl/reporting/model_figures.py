@@ -168,6 +168,16 @@ def _guided_copy(model: nn.Module) -> nn.Module:
     return model
 
 
+def _gradient_image(g: np.ndarray) -> np.ndarray:
+    """(C, H, W) input gradient -> values in [0, 1] for display. Colour: centred and scaled
+    by its standard deviation around mid-grey; one channel: the positive part over its 99th
+    percentile. (Min-max scaling of signed gradients leaves a flat grey.)"""
+    if g.shape[0] == 1:
+        pos = np.maximum(g, 0)
+        return np.clip(pos / (np.percentile(pos, 99) + 1e-12), 0, 1)
+    return np.clip(0.5 + 0.15 * (g - g.mean()) / (g.std() + 1e-12), 0, 1)
+
+
 def guided_backprop(loaded: LoadedModel, image: torch.Tensor, neurons: int = 10):
     """The `neurons` most active channels of the last conv block for `image`; for each, the
     input gradient of its strongest spatial unit under guided back-propagation."""
@@ -192,9 +202,8 @@ def guided_backprop(loaded: LoadedModel, image: torch.Tensor, neurons: int = 10)
     for j, c in enumerate(chans):
         flat = out[c].flatten().argmax()
         (grad,) = torch.autograd.grad(out[c].flatten()[flat], x, retain_graph=True)
-        g = grad[0].detach().cpu().numpy()
         ax = fig.add_subplot(rows, 1, j + 2)
-        _show(ax, np.maximum(g, 0) if g.shape[0] == 1 else g)
+        _show(ax, _gradient_image(grad[0].detach().cpu().numpy()))
         ax.set_ylabel(
             f"channel {c}\nactivation {peak[c].item():.2f}",
             rotation=0,
@@ -228,7 +237,10 @@ def grad_cam(loaded: LoadedModel, images, labels, preds, classes, indices, per_k
 
         handle = target.register_forward_hook(hook)
         try:
-            logits = model(loaded.preprocess(images[i][None]).float().contiguous())
+            # the input asks for a gradient so that frozen backbones (no trainable
+            # parameters below the head) still carry one to the conv layer
+            x = loaded.preprocess(images[i][None]).float().contiguous().requires_grad_(True)
+            logits = model(x)
             logits[0, int(preds[i])].backward()
         finally:
             handle.remove()

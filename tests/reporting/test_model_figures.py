@@ -69,11 +69,14 @@ def test_a_model_without_convolutions_is_not_applicable():
         grad_cam(mlp, images, np.array([0, 1]), np.array([0, 0]), mlp.classes, [0, 1])
 
 
-@pytest.mark.parametrize("space", list_spaces())
-@pytest.mark.parametrize("seed", range(2))
-def test_every_space_gets_every_model_figure(space, seed):
+@pytest.mark.parametrize(
+    ("space", "seed", "fixed"),
+    [(space, seed, None) for space in list_spaces() for seed in range(2)]
+    + [("finetune", 0, {"backbone": "resnet18", "freeze": "head"})],  # frozen: no grad below
+)
+def test_every_space_gets_every_model_figure(space, seed, fixed):
     """Contract over the space registry (in-place activations, timm's own layers, automl.nn)."""
-    cfg, _ = get_space(space).sample(seed)
+    cfg, _ = get_space(space).sample(seed, fixed=fixed)
     if hasattr(cfg.model, "pretrained"):
         cfg = with_model_options(cfg, {"pretrained": False})
     torch.manual_seed(seed)
