@@ -20,9 +20,9 @@ _EXPORTS = {
     "automl.errors": [
         "AutoMLError",
         "ConfigError",
-        "DashboardError",
         "DataError",
         "ModelFileError",
+        "ReportError",
         "SpaceError",
         "StorageError",
         "StudyError",
@@ -39,8 +39,8 @@ _EXPORTS = {
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = [  # kept literal for linters and IDEs; tests check it against _EXPORTS
-    "AutoMLError", "ConfigError", "DashboardError", "DataConfig", "DataError", "FinalResult",
-    "ModelFileError", "OptimConfig", "SpaceError", "StorageError", "StudyError", "TrainingError",
+    "AutoMLError", "ConfigError", "DataConfig", "DataError", "FinalResult", "ModelFileError",
+    "OptimConfig", "ReportError", "SpaceError", "StorageError", "StudyError", "TrainingError",
     "TrialConfig", "WeightsError", "create_model", "finalize", "get_space", "list_models",
     "list_spaces", "list_studies", "load_model", "predict", "register_model", "register_space",
     "report", "search",
@@ -64,9 +64,9 @@ if TYPE_CHECKING:
     from automl.errors import (
         AutoMLError,
         ConfigError,
-        DashboardError,
         DataError,
         ModelFileError,
+        ReportError,
         SpaceError,
         StorageError,
         StudyError,

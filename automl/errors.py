@@ -39,5 +39,5 @@ class WeightsError(AutoMLError):
     """Pretrained weights were asked for but are not on this machine (nothing is downloaded)."""
 
 
-class DashboardError(AutoMLError):
-    """optuna-dashboard cannot be started (not installed, ...)."""
+class ReportError(AutoMLError):
+    """A report cannot be written, or optuna-dashboard cannot be started."""

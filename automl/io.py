@@ -34,6 +34,10 @@ def write_json(path: Path, obj: Any) -> Path:
     return _atomic(path, lambda f: f.write(text.encode()))
 
 
+def write_bytes(path: Path, data: bytes) -> Path:
+    return _atomic(path, lambda f: f.write(data))
+
+
 def save_torch(path: Path, obj: Any) -> Path:
     return _atomic(path, lambda f: torch.save(obj, f))
 

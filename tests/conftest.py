@@ -123,10 +123,7 @@ def serve_dashboard(tmp_path):
                 time.sleep(0.2)
 
     yield start
+    from automl.reporting.dashboard import stop
+
     for proc in procs:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)

@@ -9,9 +9,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
-from automl.errors import AutoMLError, StudyError
+from automl.errors import AutoMLError, DataError, ReportError, StudyError
+from automl.io import write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,12 @@ def report(
 
     started = time.perf_counter()
     the_study = load_study(study, storage or default_storage(study, studies_dir))
+    if the_study.directions != [StudyDirection.MAXIMIZE]:
+        got = ", ".join(d.name.lower() for d in the_study.directions)
+        raise StudyError(
+            f"study {study!r} optimises {got}; automl report reads single-objective studies "
+            "that maximise validation accuracy, as `automl search` makes them"
+        )
     trials = the_study.get_trials(deepcopy=False)
     done = completed(the_study)
     if not done:
@@ -61,7 +69,13 @@ def report(
     imp = importances(the_study, importance)  # validates the evaluator name first
     summaries = summarize(done, imp.values)
     out = report_dir(study, studies_dir)
-    (out / "figures").mkdir(parents=True, exist_ok=True)
+    try:
+        (out / "figures").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ReportError(
+            f"cannot write the report to {out}: {exc.strerror or exc}; "
+            "pass --studies-dir with a writable folder"
+        ) from None
     sections = {sid: None for sid in SECTIONS}
     sections["overview"] = _overview(Section("overview", "Overview"), the_study, trials, done)
     sections["search"] = _search(Section("search", "Search"), trials, summaries, imp, importance)
@@ -75,18 +89,26 @@ def report(
         f"{len(trials)} trials, storage {storage or default_storage(study, studies_dir)}",
         list(sections.values()),
     )
-    files = []
-    for s in sections.values():
-        for fig in s.figures():
-            path = out / "figures" / f"{fig.name}.png"
-            path.write_bytes(fig.png)
-            files.append(path)
     index = out / "index.html"
-    index.write_text(html_text, encoding="utf-8")
-    if upload:
+    try:  # each file atomically: a crash leaves the previous report's file, never half of one
+        files = [
+            write_bytes(out / "figures" / f"{fig.name}.png", fig.png)
+            for s in sections.values()
+            for fig in s.figures()
+        ]
+        write_bytes(index, html_text.encode("utf-8"))
+    except OSError as exc:
+        raise ReportError(
+            f"cannot write the report to {out}: {exc.strerror or exc}; "
+            "pass --studies-dir with a writable folder"
+        ) from None
+    if upload:  # the report is written by now: a failed upload is a warning, not a failure
         from automl.reporting.artifacts import upload as upload_files
 
-        upload_files(the_study, [index, *files], studies_dir)
+        try:
+            upload_files(the_study, [index, *files], studies_dir)
+        except Exception as exc:
+            log.warning("report written, but its upload for optuna-dashboard failed: %s", exc)
     log.info("report of %s written in %.1f s", study, time.perf_counter() - started)
     return index
 
@@ -135,6 +157,7 @@ def _fmt(value) -> str:
 
 def _search(section, trials, summaries, imp, evaluator):
     from automl.reporting import search_figures as sf
+    from automl.reporting.observations import MIN_TRIALS
 
     _figure(
         section,
@@ -160,6 +183,12 @@ def _search(section, trials, summaries, imp, evaluator):
             imp.values,
             evaluator,
         )
+        done = sum(t.state == TrialState.COMPLETE for t in trials)
+        if done < MIN_TRIALS:
+            section.note(
+                f"Importance from {done} completed trials is a rough guide at best; "
+                f"it means little under {MIN_TRIALS}."
+            )
     else:
         section.note("Hyperparameter importance: too few completed trials to estimate it.")
     if imp.left_out:
@@ -307,21 +336,39 @@ def _final(sections, study, studies_dir, out, data, test_dir):
             if s.id in ("final", *names):
                 s.note(f"Nothing here, the study is {why}.")
         return
-    metrics = json.loads(metrics_path.read_text())
+    try:
+        metrics = json.loads(metrics_path.read_text())
+        row = [
+            f"{metrics['accuracy']:.4f}",
+            f"{metrics['f1_macro']:.4f}",
+            f"{metrics['f1_micro']:.4f}",
+            f"{metrics.get('test_loss', float('nan')):.4f}",
+            metrics["n"],
+            f"#{metrics['trial']}",
+            metrics["run"],
+            "yes" if metrics.get("forced") else "no",
+        ]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        why = f"{metrics_path} cannot be read ({type(exc).__name__}: {exc})"
+        for s in sections.values():
+            if s.id in ("final", *names):
+                s.note(f"Nothing here: {why}; rerun `automl finalize --force`.")
+        return
     final.table(
-        ["test accuracy", "F1 macro", "F1 micro", "test loss", "images", "trial", "run"],
-        [
-            [
-                f"{metrics['accuracy']:.4f}",
-                f"{metrics['f1_macro']:.4f}",
-                f"{metrics['f1_micro']:.4f}",
-                f"{metrics.get('test_loss', float('nan')):.4f}",
-                metrics["n"],
-                f"#{metrics['trial']}",
-                metrics["run"],
-            ]
-        ],
+        ["test accuracy", "F1 macro", "F1 micro", "test loss", "images", "trial", "run", "forced"],
+        [row],
     )
+    previous = metrics.get("previous_runs") or []
+    if previous:
+        final.text(
+            f"This is scoring run {metrics['run']}; the held-out split was scored before "
+            f"({len(previous)} earlier run(s): "
+            + ", ".join(
+                f"run {r.get('run', '?')} accuracy {r.get('accuracy', float('nan')):.4f}"
+                for r in previous
+            )
+            + "). Figures below are of the latest model."
+        )
     _figure(final, "confusion_matrix", "Confusion matrix", ff.confusion, metrics)
     _figure(final, "per_class_f1", "Per-class F1", ff.per_class_f1, metrics)
     _figure(
@@ -345,6 +392,13 @@ def _model_sections(sections, study, studies_dir, model_path, out, data, test_di
     try:
         loaded = load_model(model_path, device="cpu")
         source = open_source(*data_location(attrs, data, test_dir))
+        if tuple(source.classes) != tuple(loaded.classes) or source.channels != loaded.in_chans:
+            raise DataError(
+                f"the data at {source.name} ({len(source.classes)} classes, {source.channels} "
+                f"channel(s)) is not what {model_path} was trained on "
+                f"({len(loaded.classes)} classes, {loaded.in_chans} channel(s)); "
+                "pass --data/--test-dir with the study's images"
+            )
         index = source.held_out_index()  # names only: nothing of the held-out split is decoded
         n = len(index)
         rng = np.random.default_rng(seed)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from automl.errors import DashboardError
+from automl.errors import ReportError
 from automl.reporting.artifacts import artifact_dir
 from automl.study.storage import default_storage, load_study
 
@@ -26,7 +28,7 @@ def dashboard_command(
     exe = Path(sys.executable).with_name("optuna-dashboard")
     found = str(exe) if exe.is_file() else shutil.which("optuna-dashboard")
     if found is None:
-        raise DashboardError("optuna-dashboard is not installed; pip install optuna-dashboard")
+        raise ReportError("optuna-dashboard is not installed; pip install optuna-dashboard")
     artifacts = artifact_dir(study, studies_dir)
     artifacts.mkdir(parents=True, exist_ok=True)
     cmd = [found, url, "--artifact-dir", str(artifacts), "--host", "127.0.0.1", "--port", str(port)]
@@ -44,19 +46,41 @@ def serve(
     """Run optuna-dashboard for `study` until Ctrl-C (or until it exits on its own)."""
     cmd, url = dashboard_command(study, storage=storage, studies_dir=studies_dir, port=port)
     proc = subprocess.Popen(cmd)
-    on_start(url)
+    previous = _interrupt_on_sigterm()
     try:
+        on_start(url)
         code = proc.wait()
-    except KeyboardInterrupt:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM: the server goes with us
         return
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        stop(proc)
     if code != 0:
-        raise DashboardError(
+        raise ReportError(
             f"optuna-dashboard exited with code {code} (its output is above); "
             f"if port {port} is taken, pass --port with a free one"
         )
+
+
+def _interrupt_on_sigterm():
+    """Make SIGTERM raise KeyboardInterrupt (main thread only); returns the old handler."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, interrupt)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """Terminate `proc` if it still runs; kill it after 10 s."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import copy
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
 from automl.inference import LoadedModel
+from automl.nn import Conv2d as AutoConv2d
 from automl.reporting.figures import new_figure
 
 
@@ -63,23 +65,69 @@ def prediction_grid(images: torch.Tensor, labels, preds, classes, indices):
     return fig
 
 
-def first_conv(model: nn.Module) -> nn.Conv2d:
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            return m
-    raise NotApplicable("the model has no 2-D convolution")
+def _convs(model: nn.Module) -> list[nn.Module]:
+    """2-D convolutions in module order: torch's and automl.nn's (not an nn.Conv2d subclass)."""
+    return [m for m in model.modules() if isinstance(m, (nn.Conv2d, AutoConv2d))]
 
 
-def last_conv_block(model: nn.Module) -> nn.Module:
-    """scratch_cnn: the output of `model.features` (conv5 after its norm, activation, pool);
-    other models: the last Conv2d."""
-    features = getattr(model, "features", None)
-    if isinstance(features, nn.Sequential):
-        return features
-    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+def first_conv(model: nn.Module) -> nn.Module:
+    convs = _convs(model)
     if not convs:
         raise NotApplicable("the model has no 2-D convolution")
-    return convs[-1]
+    return convs[0]
+
+
+def last_conv_block(model: nn.Module) -> nn.Module | None:
+    """scratch_cnn: `model.features` (conv5 after its norm, activation and pool). Other
+    models: None, meaning the last spatial feature map (see `last_feature_map`)."""
+    if not _convs(model):
+        raise NotApplicable("the model has no 2-D convolution")
+    features = getattr(model, "features", None)
+    return features if isinstance(features, nn.Sequential) else None
+
+
+def last_feature_map(model: nn.Module, x: torch.Tensor) -> nn.Module:
+    """The module whose output, in execution order, is the last 4-D map larger than 1x1: what
+    global pooling or the classifier reads (a ResNet's last block after its activation, not
+    the 1x1 shortcut conv registered last; in MobileNetV3 the map before pooling, not the
+    conv head after it)."""
+    seen: list[nn.Module] = []
+
+    def hook(module, inputs, out):
+        if isinstance(out, torch.Tensor) and out.ndim == 4 and out.shape[-1] * out.shape[-2] > 1:
+            seen.append(module)
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if m is not model]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    if not seen:
+        raise NotApplicable("the model has no spatial feature map larger than 1x1")
+    return seen[-1]
+
+
+def _copy(model: nn.Module) -> nn.Module:
+    """A float32 eval copy with in-place operations off, so gradients can be hooked."""
+    model = copy.deepcopy(model).float().eval()
+    for m in model.modules():
+        if isinstance(getattr(m, "inplace", None), bool):
+            m.inplace = False
+    return model
+
+
+def _last_output(module: nn.Module, run) -> torch.Tensor:
+    """Run `run()` and return `module`'s output of its last call (shared modules, such as a
+    ResNet block's one ReLU, are called more than once)."""
+    seen = {}
+    handle = module.register_forward_hook(lambda m, i, o: seen.__setitem__("out", o))
+    try:
+        run()
+    finally:
+        handle.remove()
+    return seen["out"]
 
 
 def filters(loaded: LoadedModel):
@@ -156,7 +204,7 @@ ACTS = frozenset(
 
 
 def _guided_copy(model: nn.Module) -> nn.Module:
-    model = copy.deepcopy(model).float().eval()
+    model = _copy(model)
     guided = 0
     for m in list(model.modules()):
         for child_name, child in list(m.named_children()):
@@ -178,52 +226,73 @@ def _gradient_image(g: np.ndarray) -> np.ndarray:
     return np.clip(0.5 + 0.15 * (g - g.mean()) / (g.std() + 1e-12), 0, 1)
 
 
-def guided_backprop(loaded: LoadedModel, image: torch.Tensor, neurons: int = 10):
-    """The `neurons` most active channels of the last conv block for `image`; for each, the
-    input gradient of its strongest spatial unit under guided back-propagation."""
-    last_conv_block(loaded.model)  # no convolution: not applicable, before anything else
+@dataclass(frozen=True)
+class Unit:
+    channel: int
+    position: tuple[int, int] | None  # None when the map is 1x1
+    activation: float
+    gradient: np.ndarray  # (C, H, W) guided gradient w.r.t. the preprocessed input
+
+
+def guided_gradients(
+    loaded: LoadedModel, image: torch.Tensor, neurons: int = 10
+) -> tuple[str, list[Unit]]:
+    """(where, units): the `neurons` most active units (a channel at a position) of the last
+    conv block for `image`, with positive activation, each with its guided gradient."""
+    block = last_conv_block(loaded.model)  # no convolution: not applicable, before the copy
     model = _guided_copy(loaded.model)
-    block = last_conv_block(model)
-    seen = {}
-    handle = block.register_forward_hook(lambda m, i, o: seen.__setitem__("out", o))
     x = loaded.preprocess(image[None]).float().contiguous().requires_grad_(True)
-    try:
-        model(x)
-    finally:
-        handle.remove()
-    out = seen["out"][0]  # (C, H, W)
-    peak = out.flatten(1).max(1).values
-    chans = peak.argsort(descending=True)[: min(neurons, len(peak))].tolist()
-    rows = len(chans) + 1  # the input, then a 10 x 1 grid: one row per neuron
-    fig = new_figure(4.2, 1.55 * rows + 0.6)
+    if block is None:
+        block = last_feature_map(model, x)
+        name = type(block.act if isinstance(block, _GuidedAct) else block).__name__
+        where = f"the last feature map ({name})"
+    else:
+        block = model.features
+        where = "the last conv block"
+    out = _last_output(block, lambda: model(x))[0]  # (C, H, W)
+    values, order = out.detach().flatten().sort(descending=True)
+    h, w = out.shape[-2:]
+    units = []
+    for unit in order[values > 0][:neurons].tolist():
+        c, rest = divmod(unit, h * w)
+        (grad,) = torch.autograd.grad(out.flatten()[unit], x, retain_graph=True)
+        position = None if h * w == 1 else (rest // w, rest % w)
+        act = out.flatten()[unit].item()
+        units.append(Unit(c, position, act, grad[0].detach().cpu().numpy()))
+    if not units:
+        raise NotApplicable("no unit of the last conv block is active for this image")
+    return where, units
+
+
+def guided_backprop(loaded: LoadedModel, image: torch.Tensor, neurons: int = 10):
+    """The input, then a 10 x 1 grid: one row per unit of `guided_gradients`."""
+    where, units = guided_gradients(loaded, image, neurons)
+    rows = len(units) + 1
+    fig = new_figure(4.4, 1.55 * rows + 0.6)
     ax = fig.add_subplot(rows, 1, 1)
     _show(ax, image.numpy())
     ax.set_ylabel("input", rotation=0, ha="right", va="center", fontsize=10)
-    for j, c in enumerate(chans):
-        flat = out[c].flatten().argmax()
-        (grad,) = torch.autograd.grad(out[c].flatten()[flat], x, retain_graph=True)
+    for j, u in enumerate(units):
         ax = fig.add_subplot(rows, 1, j + 2)
-        _show(ax, _gradient_image(grad[0].detach().cpu().numpy()))
+        _show(ax, _gradient_image(u.gradient))
+        at = "" if u.position is None else f" at {u.position}"
         ax.set_ylabel(
-            f"channel {c}\nactivation {peak[c].item():.2f}",
+            f"channel {u.channel}{at}\nactivation {u.activation:.2f}",
             rotation=0,
             ha="right",
             va="center",
             fontsize=10,
         )
     fig.suptitle(
-        f"Guided back-propagation:\n{len(chans)} most active neurons\nof the last conv block",
-        fontsize=11,
+        f"Guided back-propagation:\n{len(units)} most active neurons\nof {where}", fontsize=11
     )
     return fig
 
 
 def grad_cam(loaded: LoadedModel, images, labels, preds, classes, indices, per_kind: int = 3):
-    model = copy.deepcopy(loaded.model).float().eval()
-    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
-    if not convs:
-        raise NotApplicable("the model has no 2-D convolution")
-    target = convs[-1]
+    first_conv(loaded.model)  # no convolution: not applicable
+    model = _copy(loaded.model)
+    target = last_feature_map(model, loaded.preprocess(images[:1]).float().contiguous())
     right = [i for i in range(len(labels)) if labels[i] == preds[i]][:per_kind]
     wrong = [i for i in range(len(labels)) if labels[i] != preds[i]][:per_kind]
     chosen = right + wrong
@@ -231,9 +300,9 @@ def grad_cam(loaded: LoadedModel, images, labels, preds, classes, indices, per_k
     for j, i in enumerate(chosen):
         seen = {}
 
-        def hook(m, inp, out, seen=seen):
+        def hook(m, inp, out, seen=seen):  # the last call wins (shared modules)
             seen["a"] = out
-            out.register_hook(lambda g: seen.__setitem__("g", g))
+            out.register_hook(lambda g, a=out: seen.setdefault("g", {}).__setitem__(id(a), g))
 
         handle = target.register_forward_hook(hook)
         try:
@@ -244,8 +313,9 @@ def grad_cam(loaded: LoadedModel, images, labels, preds, classes, indices, per_k
             logits[0, int(preds[i])].backward()
         finally:
             handle.remove()
-        act, grad = seen["a"][0].detach(), seen["g"][0]
+        act, grad = seen["a"][0].detach(), seen["g"][id(seen["a"])][0]
         cam = torch.relu((grad.mean((1, 2))[:, None, None] * act).sum(0))
+        zero = bool(cam.max() <= 0)
         cam = nn.functional.interpolate(
             cam[None, None], size=images.shape[-2:], mode="bilinear", align_corners=False
         )[0, 0]
@@ -255,12 +325,14 @@ def grad_cam(loaded: LoadedModel, images, labels, preds, classes, indices, per_k
         ax.imshow(cam, cmap="jet", alpha=0.45)
         ok = labels[i] == preds[i]
         ax.set_title(
-            f"#{indices[i]} true {classes[labels[i]]}\npred {classes[preds[i]]}",
+            f"#{indices[i]} true {classes[labels[i]]}\npred {classes[preds[i]]}"
+            + ("\n(map all zero)" if zero else ""),
             fontsize=9,
             color="darkgreen" if ok else "red",
         )
+    side = "x".join(map(str, seen["a"].shape[-2:])) if chosen else "?"
     fig.suptitle(
-        f"Grad-CAM on the last conv layer for the predicted class: {len(right)} correct, "
-        f"{len(wrong)} wrong"
+        f"Grad-CAM for the predicted class on the last feature map ({type(target).__name__}, "
+        f"{side}): {len(right)} correct, {len(wrong)} wrong"
     )
     return fig

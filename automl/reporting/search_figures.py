@@ -140,6 +140,17 @@ def intermediate_curves(trials: list[FrozenTrial]):
     return fig
 
 
+def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """(cost, accuracy) points no other point beats: cheaper-or-equal and at least as accurate,
+    better in one. Sorted by cost."""
+    front, best = [], -np.inf
+    for cost, acc in sorted(points, key=lambda p: (p[0], -p[1])):  # ties: most accurate first
+        if acc > best:
+            front.append((cost, acc))
+            best = acc
+    return front
+
+
 def pareto(trials: list[FrozenTrial]):
     done = [t for t in trials if t.state == TrialState.COMPLETE]
     fig = new_figure(10, 4)
@@ -147,19 +158,15 @@ def pareto(trials: list[FrozenTrial]):
         [("trainable_params", "trainable parameters"), ("flops", "forward FLOPs per image")]
     ):
         ax = fig.add_subplot(1, 2, i + 1)
-        pts = sorted(
+        pts = [
             (float(t.user_attrs[key]), float(t.value))
             for t in done
             if t.user_attrs.get(key) is not None
-        )
+        ]
         if pts:
             x, y = np.array(pts).T
             ax.scatter(x, y, s=12, alpha=0.6, label="trial")
-            front, best = [], -np.inf  # smallest cost first: keep points that beat all cheaper
-            for a, b in pts:
-                if b > best:
-                    front.append((a, b))
-                    best = b
+            front = pareto_front(pts)
             fx, fy = np.array(front).T
             ax.step(fx, fy, where="post", color="C3", marker="o", ms=4, label="Pareto front")
             ax.set_xscale("log")

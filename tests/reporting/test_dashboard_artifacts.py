@@ -66,7 +66,10 @@ def test_dashboard_command_for_an_unknown_study(tmp_path):
         dashboard_command("nope", studies_dir=tmp_path)
 
 
-def test_automl_dashboard_prints_the_url_serves_and_stops_on_ctrl_c(reported, free_port):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_automl_dashboard_prints_the_url_serves_and_stops_with_its_server(
+    reported, free_port, stop
+):
     studies_dir, _ = reported
     port = free_port()
     automl = Path(sys.executable).with_name("automl")
@@ -97,7 +100,7 @@ def test_automl_dashboard_prints_the_url_serves_and_stops_on_ctrl_c(reported, fr
                 assert proc.poll() is None and time.monotonic() < deadline
                 time.sleep(0.2)
         assert [s["study_name"] for s in studies["study_summaries"]] == ["fin"]
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)
         assert proc.wait(timeout=20) == 0
         assert "dashboard stopped" in proc.stdout.read()
     finally:

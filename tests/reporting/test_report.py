@@ -134,3 +134,51 @@ def test_report_on_a_folder_study_reads_only_the_shown_held_out_files(tmp_path, 
     assert len(decoded) == SHOWN == len(shown["names"])  # 30 of the 45 held-out files
     assert sorted(p.relative_to(root / "test").as_posix() for p in decoded) == shown["names"]
     assert "could not be drawn" not in index.read_text()
+
+
+def test_bad_input_is_a_one_line_error_through_the_cli(tmp_path):
+    runner = CliRunner()
+    storage = f"sqlite:///{tmp_path}/m.db"
+    study = optuna.create_study(study_name="m", storage=storage, direction="minimize")
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
+    res = runner.invoke(app, ["report", "--study", "m", "--storage", storage])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert "optimises minimize; automl report reads single-objective studies" in res.output
+
+    storage = f"sqlite:///{tmp_path}/w.db"
+    scratch_study(storage, "w", 12)
+    (tmp_path / "w").write_text("a file where the study's folder should be")
+    args = ["report", "--study", "w", "--storage", storage, "--studies-dir", str(tmp_path)]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert "cannot write the report to" in res.output and "pass --studies-dir" in res.output
+
+
+def test_broken_final_outputs_and_foreign_data_leave_notes_not_tracebacks(
+    finalized, tmp_path, caplog
+):
+    import shutil
+
+    from PIL import Image
+
+    studies_dir, _ = finalized
+    copy = tmp_path / "copy"
+    shutil.copytree(studies_dir, copy, ignore=shutil.ignore_patterns("cache", "artifacts"))
+    (copy / "fin" / "artifacts").write_text("not a folder: uploads fail")
+    photos = tmp_path / "photos"  # RGB, two classes: not what the digits model knows
+    for split in ("train", "test"):
+        for cls in ("a", "b"):
+            (photos / split / cls).mkdir(parents=True)
+            for i in range(2):
+                Image.new("RGB", (9, 9), (i * 90, 20, 30)).save(photos / split / cls / f"{i}.png")
+
+    index = report("fin", studies_dir=copy, data=photos)
+    html = index.read_text()
+    assert "is not what" in html and "2 classes, 3 channel(s)" in html
+    assert 'id="fig-confusion_matrix"' in html  # metrics.json still read
+    assert "upload for optuna-dashboard failed" in caplog.text
+
+    (copy / "fin" / "final" / "metrics.json").write_text('{"accuracy": 0.9')  # truncated
+    html = report("fin", studies_dir=copy, upload=False).read_text()
+    assert "cannot be read (JSONDecodeError" in html and "automl finalize --force" in html
+    assert 'id="fig-confusion_matrix"' not in html and 'id="fig-importance"' in html
