@@ -32,6 +32,7 @@ def main() -> None:
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     studies_dir = args.studies_dir or Path(tempfile.mkdtemp(prefix="report_time_"))
+    studies_dir.mkdir(parents=True, exist_ok=True)
     rows = {}
     for n, final in ((30, True), (1000, False)):
         name = f"synthetic{n}"

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import io
+import logging
+
+from automl.errors import AutoMLError
+
+log = logging.getLogger(__name__)
 
 
 def new_figure(width: float = 8.0, height: float = 4.5):
@@ -18,3 +23,19 @@ def to_png(fig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
+
+
+def add_figure(section, name: str, alt: str, make, *args) -> None:
+    """Render one figure into `section`; a figure that does not apply leaves a visible note."""
+    from automl.reporting.html import Figure
+    from automl.reporting.model_figures import NotApplicable
+
+    try:
+        section.figure(Figure(name, to_png(make(*args)), alt))
+    except NotApplicable as exc:
+        section.note(f"{alt}: not shown, {exc}.")
+    except AutoMLError as exc:
+        section.note(f"{alt}: not shown, {exc}")
+    except Exception as exc:  # a report shows what it can; the log keeps the traceback
+        log.exception("figure %s failed", name)
+        section.note(f"{alt}: could not be drawn ({type(exc).__name__}: {exc}).")

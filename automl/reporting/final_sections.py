@@ -1,0 +1,181 @@
+"""The sections a finalized study adds: test metrics from metrics.json, and figures of
+model.pt on the held-out images it shows (only those are read)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from automl.errors import AutoMLError, DataError
+from automl.reporting.figures import add_figure
+
+SHOWN = 30  # held-out images in the prediction grid (10 rows x 3)
+
+
+def final_sections(sections, study, studies_dir, out, data, test_dir):
+    from automl.reporting import final_figures as ff
+    from automl.reporting.html import Section
+    from automl.study.finalize import final_dir
+
+    final = sections["final"] = Section("final", "Final model on the held-out split")
+    names = {
+        "predictions": "Held-out predictions",
+        "filters": "First conv layer",
+        "guided-backprop": "Guided back-propagation",
+        "grad-cam": "Grad-CAM",
+    }
+    for sid, title in names.items():
+        sections[sid] = Section(sid, title)
+    fdir = final_dir(study.study_name, studies_dir)
+    metrics_path, model_path = fdir / "metrics.json", fdir / "model.pt"
+    if not study.user_attrs.get("final_runs") or not metrics_path.is_file():
+        why = f"not finalized yet: run `automl finalize --study {study.study_name}`"
+        for s in sections.values():
+            if s.id in ("final", *names):
+                s.note(f"Nothing here, the study is {why}.")
+        return
+    try:
+        metrics = json.loads(metrics_path.read_text())
+        row = [
+            f"{metrics['accuracy']:.4f}",
+            f"{metrics['f1_macro']:.4f}",
+            f"{metrics['f1_micro']:.4f}",
+            f"{metrics.get('test_loss', float('nan')):.4f}",
+            metrics["n"],
+            f"#{metrics['trial']}",
+            metrics["run"],
+            "yes" if metrics.get("forced") else "no",
+        ]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        why = f"{metrics_path} cannot be read ({type(exc).__name__}: {exc})"
+        for s in sections.values():
+            if s.id in ("final", *names):
+                s.note(f"Nothing here: {why}; rerun `automl finalize --force`.")
+        return
+    final.table(
+        ["test accuracy", "F1 macro", "F1 micro", "test loss", "images", "trial", "run", "forced"],
+        [row],
+    )
+    previous = metrics.get("previous_runs") or []
+    if previous:
+        final.text(
+            f"This is scoring run {metrics['run']}; the held-out split was scored before "
+            f"({len(previous)} earlier run(s): "
+            + ", ".join(
+                f"run {r.get('run', '?')} accuracy {r.get('accuracy', float('nan')):.4f}"
+                for r in previous
+            )
+            + "). Figures below are of the latest model."
+        )
+    add_figure(final, "confusion_matrix", "Confusion matrix", ff.confusion, metrics)
+    add_figure(final, "per_class_f1", "Per-class F1", ff.per_class_f1, metrics)
+    add_figure(
+        final,
+        "final_training_curves",
+        "Training curves of the final run",
+        ff.training_curves,
+        metrics.get("history", []),
+    )
+    _model_sections(sections, study, studies_dir, model_path, out, data, test_dir)
+
+
+def _model_sections(sections, study, studies_dir, model_path, out, data, test_dir):
+    from automl.data import open_source
+    from automl.inference import load_model
+    from automl.reporting import model_figures as mf
+    from automl.study.finalize import data_location
+
+    attrs = study.user_attrs
+    seed = int(attrs.get("seed", 0))
+    try:
+        loaded = load_model(model_path, device="cpu")
+        source = open_source(*data_location(attrs, data, test_dir))
+        if tuple(source.classes) != tuple(loaded.classes) or source.channels != loaded.in_chans:
+            raise DataError(
+                f"the data at {source.name} ({len(source.classes)} classes, {source.channels} "
+                f"channel(s)) is not what {model_path} was trained on "
+                f"({len(loaded.classes)} classes, {loaded.in_chans} channel(s)); "
+                "pass --data/--test-dir with the study's images"
+            )
+        index = source.held_out_index()  # names only: nothing of the held-out split is decoded
+        n = len(index)
+        rng = np.random.default_rng(seed)
+        chosen = np.sort(rng.choice(n, size=min(SHOWN, n), replace=False)).tolist()
+        test, idx = source.held_out_items(chosen, loaded.resolution)  # only the shown images
+    except AutoMLError as exc:
+        for sid in ("predictions", "filters", "guided-backprop", "grad-cam"):
+            sections[sid].note(f"Not shown: {exc}")
+        return
+    if not idx:
+        for sid in ("predictions", "filters", "guided-backprop", "grad-cam"):
+            sections[sid].note("Not shown: none of the chosen held-out images could be decoded.")
+        return
+    images, labels = test.images, test.labels.numpy()
+    preds = mf.predict(loaded, images)
+    classes = loaded.classes
+    (out / "shown_images.json").write_text(
+        json.dumps(
+            {
+                "note": "the only held-out images the report read: positions in the held-out "
+                "split (files sorted per class), chosen with numpy default_rng(study seed)",
+                "seed": seed,
+                "indices": idx,
+                "names": [index[i][0] for i in idx],
+                "true": [classes[i] for i in labels],
+                "predicted": [classes[i] for i in preds],
+            },
+            indent=1,
+        )
+    )
+    p = sections["predictions"]
+    p.text(
+        f"{len(idx)} held-out images chosen at random (seed {seed}) of {n}; "
+        f"{int((labels == preds).sum())} predicted correctly. Only these were read; their "
+        "positions (names in shown_images.json): " + ", ".join(map(str, idx))
+    )
+    add_figure(
+        p,
+        "prediction_grid",
+        "Held-out images with true and predicted labels",
+        mf.prediction_grid,
+        images,
+        labels,
+        preds,
+        classes,
+        idx,
+    )
+    right = [i for i in range(len(idx)) if labels[i] == preds[i]]
+    one = right[0] if right else 0
+    f = sections["filters"]
+    add_figure(f, "first_layer_filters", "First conv layer filters", mf.filters, loaded)
+    add_figure(
+        f,
+        "first_layer_activations",
+        "First conv layer activation maps",
+        mf.activation_maps,
+        loaded,
+        images[one],
+        classes[labels[one]],
+    )
+    g = sections["guided-backprop"]
+    g.text(
+        f"For held-out image #{idx[one]} (true class {classes[labels[one]]}). Exact guided "
+        "back-propagation for ReLU; for other activations, negative gradients and negative "
+        "local slopes are zeroed the same way."
+    )
+    add_figure(
+        g, "guided_backprop", "Guided back-propagation", mf.guided_backprop, loaded, images[one]
+    )
+    add_figure(
+        sections["grad-cam"],
+        "grad_cam",
+        "Grad-CAM",
+        mf.grad_cam,
+        loaded,
+        images,
+        labels,
+        preds,
+        classes,
+        idx,
+    )
