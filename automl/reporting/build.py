@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import time
 from pathlib import Path
 
@@ -166,7 +167,15 @@ def _search(section, trials, summaries, imp, evaluator):
             evaluator,
         )
         done = sum(t.state == TrialState.COMPLETE for t in trials)
-        if done < MIN_TRIALS:
+        top = math.ceil(0.1 * done)  # PED-ANOVA's default target quantile
+        if evaluator == "ped_anova" and top < 10:
+            section.note(
+                f"PED-ANOVA ranks parameters by how the best 10% of completed trials (here "
+                f"{top} of {done}) differ from all of them; with so few, chance dominates the "
+                "ranking. Compare with --importance fanova, and trust the Observations below, "
+                "which state their evidence."
+            )
+        elif done < MIN_TRIALS:
             section.note(
                 f"Importance from {done} completed trials is a rough guide at best; "
                 f"it means little under {MIN_TRIALS}."

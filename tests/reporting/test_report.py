@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from automl.cli import app
 from automl.errors import ConfigError, StorageError, StudyError
 from automl.reporting import SECTIONS, SHOWN, report
+from automl.reporting.summary import importances
 
 from .synthetic import ATTRS, scratch_study
 
@@ -77,9 +78,22 @@ def test_report_on_30_and_1000_trial_studies(tmp_path, capsys):
 def test_fanova_importance_and_unknown_evaluator(tmp_path):
     storage = f"sqlite:///{tmp_path}/s.db"
     scratch_study(storage, "s", 30)
-    index = report("s", storage=storage, studies_dir=tmp_path, importance="fanova", upload=False)
-    assert "Hyperparameter importance (fANOVA)" not in index.read_text()  # it is in the PNG
-    assert 'id="fig-importance"' in index.read_text()
+    figure = tmp_path / "s" / "report" / "figures" / "importance.png"
+    pngs, html = {}, {}
+    for evaluator in ("ped_anova", "fanova"):
+        index = report(
+            "s", storage=storage, studies_dir=tmp_path, importance=evaluator, upload=False
+        )
+        html[evaluator] = index.read_text()
+        assert 'id="fig-importance"' in html[evaluator]
+        pngs[evaluator] = figure.read_bytes()
+    assert pngs["ped_anova"] != pngs["fanova"]  # the option reaches the evaluator
+    # ~23 completed trials: PED-ANOVA's top 10% is 3 trials, and the report says so ...
+    assert "best 10% of completed trials (here 3 of" in html["ped_anova"]
+    assert "best 10% of completed" not in html["fanova"]
+    # ... while fANOVA already finds the parameter that matters (batch_norm adds 0.2)
+    study = optuna.load_study(study_name="s", storage=storage)
+    assert next(iter(importances(study, "fanova").values)) == "batch_norm"
     with pytest.raises(ConfigError, match="unknown importance 'shap'"):
         report("s", storage=storage, studies_dir=tmp_path, importance="shap")
 
