@@ -165,14 +165,15 @@ class FolderSource(DataSource):
         fingerprint = hash_files(self._test, [p for group in files for p in group])
         return self._load("test", self._test, files, fingerprint, resolution, cache_dir)
 
+    @functools.cached_property
     def _held_out_files(self) -> list[tuple[Path, int]]:
         return [(p, k) for k, c in enumerate(self.classes) for p in list_files(self._test / c)]
 
     def held_out_index(self) -> list[tuple[str, int]]:
-        return [(p.relative_to(self._test).as_posix(), k) for p, k in self._held_out_files()]
+        return [(p.relative_to(self._test).as_posix(), k) for p, k in self._held_out_files]
 
     def held_out_items(self, indices: Sequence[int], resolution: int) -> tuple[ImageSet, list[int]]:
-        files = self._held_out_files()
+        files = self._held_out_files
         kept, images, labels = [], [], []
         for i in indices:
             path, label = files[i]

@@ -8,6 +8,8 @@ from pathlib import Path
 import optuna
 from optuna.artifacts import FileSystemArtifactStore, get_all_artifact_meta, upload_artifact
 
+from automl.io import write_bytes
+
 log = logging.getLogger(__name__)
 
 
@@ -57,9 +59,7 @@ def upload_final(
     try:
         files = [metrics_path]
         for name, make in (("confusion_matrix", confusion), ("per_class_f1", per_class_f1)):
-            path = metrics_path.with_name(f"{name}.png")
-            path.write_bytes(to_png(make(metrics)))
-            files.append(path)
+            files.append(write_bytes(metrics_path.with_name(f"{name}.png"), to_png(make(metrics))))
         return upload(study, files, studies_dir)
     except Exception as exc:  # see the docstring
         log.warning("could not upload the final metrics as Optuna artifacts: %s", exc)

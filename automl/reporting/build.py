@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
+import html
 import logging
 import math
 import time
@@ -15,6 +15,7 @@ from automl.errors import AutoMLError, ReportError, StudyError
 from automl.io import write_bytes
 from automl.reporting.figures import add_figure
 from automl.reporting.final_sections import final_sections
+from automl.reporting.summary import fmt_value
 
 log = logging.getLogger(__name__)
 
@@ -69,16 +70,15 @@ def report(
     imp = importances(the_study, importance)  # validates the evaluator name first
     summaries = summarize(done, imp.values)
     out = report_dir(study, studies_dir)
-    try:
+    try:  # fail before the work if the folder cannot be made
         (out / "figures").mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ReportError(
-            f"cannot write the report to {out}: {exc.strerror or exc}; "
-            "pass --studies-dir with a writable folder"
-        ) from None
+        raise _unwritable(out, exc) from None
     sections = {sid: None for sid in SECTIONS}
     sections["overview"] = _overview(Section("overview", "Overview"), the_study, trials, done)
-    sections["search"] = _search(Section("search", "Search"), trials, summaries, imp, importance)
+    sections["search"] = _search(
+        Section("search", "Search"), trials, len(done), summaries, imp, importance
+    )
     sections["observations"] = _observations(
         Section("observations", "Observations"), summaries, trials, len(done)
     )
@@ -98,10 +98,7 @@ def report(
         ]
         write_bytes(index, html_text.encode("utf-8"))
     except OSError as exc:
-        raise ReportError(
-            f"cannot write the report to {out}: {exc.strerror or exc}; "
-            "pass --studies-dir with a writable folder"
-        ) from None
+        raise _unwritable(out, exc) from None
     if upload:  # the report is written by now: a failed upload is a warning, not a failure
         from automl.reporting.artifacts import upload as upload_files
 
@@ -111,6 +108,13 @@ def report(
             log.warning("report written, but its upload for optuna-dashboard failed: %s", exc)
     log.info("report of %s written in %.1f s", study, time.perf_counter() - started)
     return index
+
+
+def _unwritable(out: Path, exc: OSError) -> ReportError:
+    return ReportError(
+        f"cannot write the report to {out}: {exc.strerror or exc}; "
+        "pass --studies-dir with a writable folder"
+    )
 
 
 def _overview(section, study, trials, done):
@@ -128,17 +132,13 @@ def _overview(section, study, trials, done):
             ["epochs per trial", attrs.get("epochs", "-")],
             ["trials", ", ".join(f"{n} {k}" for k, n in states.items())],
             ["best trial", f"#{best.number}: validation accuracy {best.value:.4f}"],
-            ["best params", ", ".join(f"{k}={_fmt(v)}" for k, v in best.params.items())],
+            ["best params", ", ".join(f"{k}={fmt_value(v)}" for k, v in best.params.items())],
         ],
     )
     return section
 
 
-def _fmt(value) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
-def _search(section, trials, summaries, imp, evaluator):
+def _search(section, trials, done, summaries, imp, evaluator):
     from automl.reporting import search_figures as sf
     from automl.reporting.observations import MIN_TRIALS
 
@@ -166,7 +166,6 @@ def _search(section, trials, summaries, imp, evaluator):
             imp.values,
             evaluator,
         )
-        done = sum(t.state == TrialState.COMPLETE for t in trials)
         top = math.ceil(0.1 * done)  # PED-ANOVA's default target quantile
         if evaluator == "ped_anova" and top < 10:
             section.note(
@@ -234,22 +233,20 @@ def _observations(section, summaries, trials, n_complete):
     supported = [o for o in found if o.supported]
     notes = [o for o in found if not o.supported]
     if supported:
-        items = "".join(f"<li><b>{_esc(o.finding)}</b> {_esc(o.evidence)}</li>" for o in supported)
+        items = "".join(
+            f"<li><b>{html.escape(o.finding)}</b> {html.escape(o.evidence)}</li>" for o in supported
+        )
         section.parts.append(f"<ul>{items}</ul>")
     else:
         section.note("No finding is supported by the data yet.")
     if notes:
-        items = "".join(f"<li>{_esc(o.finding)} {_esc(o.evidence)}</li>" for o in notes)
+        items = "".join(
+            f"<li>{html.escape(o.finding)} {html.escape(o.evidence)}</li>" for o in notes
+        )
         section.parts.append(
             f'<p class="muted">Not enough evidence:</p><ul class="muted">{items}</ul>'
         )
     return section
-
-
-def _esc(text: str) -> str:
-    import html
-
-    return html.escape(text)
 
 
 def _model_size(section, study):
@@ -262,9 +259,9 @@ def _model_size(section, study):
     try:
         space = get_space(attrs.get("space_file") or attrs["space"])
         cfg = with_model_options(space.rebuild(best.params), attrs.get("model_options", {}))
+        if hasattr(cfg.model, "pretrained"):  # size only: no weights are loaded
+            cfg = with_model_options(cfg, {"pretrained": False})
         model_cfg = cfg.model
-        if "pretrained" in {f.name for f in dataclasses.fields(model_cfg)}:
-            model_cfg = dataclasses.replace(model_cfg, pretrained=False)  # size only
         classes, chans = len(attrs["classes"]), int(attrs["channels"])
         model = create_model(
             model_cfg, num_classes=classes, in_chans=chans, resolution=cfg.data.resolution

@@ -8,6 +8,7 @@ import json
 import numpy as np
 
 from automl.errors import AutoMLError, DataError
+from automl.io import write_json
 from automl.reporting.figures import add_figure
 
 SHOWN = 30  # held-out images in the prediction grid (10 rows x 3)
@@ -114,19 +115,17 @@ def _model_sections(sections, study, studies_dir, model_path, out, data, test_di
     images, labels = test.images, test.labels.numpy()
     preds = mf.predict(loaded, images)
     classes = loaded.classes
-    (out / "shown_images.json").write_text(
-        json.dumps(
-            {
-                "note": "the only held-out images the report read: positions in the held-out "
-                "split (files sorted per class), chosen with numpy default_rng(study seed)",
-                "seed": seed,
-                "indices": idx,
-                "names": [index[i][0] for i in idx],
-                "true": [classes[i] for i in labels],
-                "predicted": [classes[i] for i in preds],
-            },
-            indent=1,
-        )
+    write_json(
+        out / "shown_images.json",
+        {
+            "note": "the only held-out images the report read: positions in the held-out "
+            "split (files sorted per class), chosen with numpy default_rng(study seed)",
+            "seed": seed,
+            "indices": idx,
+            "names": [index[i][0] for i in idx],
+            "true": [classes[i] for i in labels],
+            "predicted": [classes[i] for i in preds],
+        },
     )
     p = sections["predictions"]
     p.text(

@@ -43,6 +43,15 @@ def predict(loaded: LoadedModel, images: torch.Tensor) -> np.ndarray:
     return loaded.model(loaded.preprocess(images)).float().argmax(1).cpu().numpy()
 
 
+def _colour(correct: bool) -> str:
+    return "darkgreen" if correct else "red"
+
+
+def _verdict(ax, title: str, correct: bool) -> None:
+    """A panel title in green for a correct prediction, red for a wrong one."""
+    ax.set_title(title, fontsize=9, color=_colour(correct))
+
+
 def prediction_grid(images: torch.Tensor, labels, preds, classes, indices):
     """10 rows x 3 columns of held-out images, titled true / predicted; wrong ones in red."""
     n = len(images)
@@ -52,14 +61,10 @@ def prediction_grid(images: torch.Tensor, labels, preds, classes, indices):
         ax = fig.add_subplot(rows, cols, i + 1)
         _show(ax, images[i].numpy())
         ok = labels[i] == preds[i]
-        ax.set_title(
-            f"#{indices[i]} true: {classes[labels[i]]}\npred: {classes[preds[i]]}"
-            + ("" if ok else "  (wrong)"),
-            fontsize=9,
-            color="darkgreen" if ok else "red",
-        )
+        _verdict(ax, f"#{indices[i]} true: {classes[labels[i]]}\npred: {classes[preds[i]]}"
+                 + ("" if ok else "  (wrong)"), ok)  # fmt: skip
         for spine in ax.spines.values():
-            spine.set_edgecolor("darkgreen" if ok else "red")
+            spine.set_edgecolor(_colour(ok))
             spine.set_linewidth(3)
     fig.suptitle("Held-out images: true and predicted class (green correct, red wrong)")
     return fig
@@ -323,13 +328,8 @@ def grad_cam(loaded: LoadedModel, images, labels, preds, classes, indices, per_k
         ax = fig.add_subplot(1, len(chosen), j + 1)
         _show(ax, images[i].numpy())
         ax.imshow(cam, cmap="jet", alpha=0.45)
-        ok = labels[i] == preds[i]
-        ax.set_title(
-            f"#{indices[i]} true {classes[labels[i]]}\npred {classes[preds[i]]}"
-            + ("\n(map all zero)" if zero else ""),
-            fontsize=9,
-            color="darkgreen" if ok else "red",
-        )
+        _verdict(ax, f"#{indices[i]} true {classes[labels[i]]}\npred {classes[preds[i]]}"
+                 + ("\n(map all zero)" if zero else ""), labels[i] == preds[i])  # fmt: skip
     side = "x".join(map(str, seen["a"].shape[-2:])) if chosen else "?"
     fig.suptitle(
         f"Grad-CAM for the predicted class on the last feature map ({type(target).__name__}, "

@@ -43,10 +43,11 @@ class Importance:
 
 
 def completed(study: optuna.Study) -> list[FrozenTrial]:
-    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    return list(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
 
 
-def _fmt(value) -> str:
+def fmt_value(value) -> str:
+    """A param value for display: floats to 4 significant digits."""
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
@@ -64,7 +65,7 @@ def importance_params(
         for name, value in t.params.items():
             values.setdefault(name, set()).add(repr(value))
             first.setdefault(name, value)
-    left_out = {n: f"always {_fmt(first[n])}" for n, seen in values.items() if len(seen) == 1}
+    left_out = {n: f"always {fmt_value(first[n])}" for n, seen in values.items() if len(seen) == 1}
     if evaluator == "fanova":
         for name in values:
             n = sum(name in t.params for t in trials)
@@ -99,10 +100,6 @@ def importances(study: optuna.Study, evaluator: str = "ped_anova") -> Importance
     return Importance({k: float(v) for k, v in found.items()}, left_out)
 
 
-def level_name(value) -> str:
-    return str(value)
-
-
 def summarize(trials: list[FrozenTrial], imp: dict[str, float]) -> list[ParamSummary]:
     names: dict[str, bool] = {}
     for t in trials:
@@ -115,7 +112,7 @@ def summarize(trials: list[FrozenTrial], imp: dict[str, float]) -> list[ParamSum
         s = ParamSummary(name, categorical, len(have), imp.get(name), None, "-")
         if categorical:
             for t in have:
-                s.levels.setdefault(level_name(t.params[name]), []).append(float(t.value))
+                s.levels.setdefault(str(t.params[name]), []).append(float(t.value))
             medians = {k: float(np.median(v)) for k, v in s.levels.items()}
             if medians:
                 s.best_level = max(medians, key=medians.get)
