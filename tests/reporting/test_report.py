@@ -196,3 +196,38 @@ def test_broken_final_outputs_and_foreign_data_leave_notes_not_tracebacks(
     html = report("fin", studies_dir=copy, upload=False).read_text()
     assert "cannot be read (JSONDecodeError" in html and "automl finalize --force" in html
     assert 'id="fig-confusion_matrix"' not in html and 'id="fig-importance"' in html
+
+
+@pytest.mark.parametrize(
+    ("command", "options"),
+    [
+        ("report", ["--study", "--storage", "--importance", "--no-upload", "--data",
+                    "--test-dir", "--studies-dir"]),
+        ("dashboard", ["--study", "--storage", "--port", "--studies-dir"]),
+    ],
+)  # fmt: skip
+def test_new_commands_have_help_for_every_option(command, options):
+    import re
+
+    res = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "200"})
+    assert res.exit_code == 0
+    text = re.sub(r"\x1b\[[0-9;]*m", "", res.output)
+    for option in options:
+        line = next(line for line in text.splitlines() if option in line)
+        assert re.search(r"[A-Za-z]{4,}", line.split(option, 1)[1]), line  # has words after it
+
+
+def test_cli_bad_options_are_one_line_errors(tmp_path):
+    storage = f"sqlite:///{tmp_path}/c.db"
+    scratch_study(storage, "c", 12)
+    runner = CliRunner()
+    cases = [
+        (["report", "--study", "c", "--storage", storage, "--importance", "shap"],
+         "unknown importance 'shap'; choose one of: ped_anova, fanova"),
+        (["dashboard", "--study", "nope", "--studies-dir", str(tmp_path)], "nope"),
+        (["dashboard", "--study", "c", "--storage", storage, "--port", "0"], "--port"),
+    ]  # fmt: skip
+    for args, expected in cases:
+        res = runner.invoke(app, args)
+        assert res.exit_code == 2, (args, res.output)
+        assert expected in res.output and "Traceback" not in res.output, res.output
