@@ -34,7 +34,15 @@ MovedData = Annotated[Path | None, typer.Option(help="Where the study's data liv
 MovedTestDir = Annotated[Path | None, typer.Option(help="Where its held-out folder lives now.")]
 Device = Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N.")]
 Precision = Annotated[
-    str, typer.Option(help="auto (bf16 on CPU, fp16 on CUDA) | bf16 | fp16 | fp32.")
+    str,
+    typer.Option(
+        help="auto (the fastest correct one here: bf16 where the CPU or GPU computes it "
+        "natively and a measured step confirms it, else fp32 on CPU, fp16 on older GPUs) "
+        "| bf16 | fp16 | fp32."
+    ),
+]
+Threads = Annotated[
+    int | None, typer.Option(help="torch intra-op threads (default: every usable core).")
 ]
 
 
@@ -151,6 +159,7 @@ def search(
     pretrained: Annotated[
         bool, typer.Option(help="--no-pretrained trains the space's backbone from scratch.")
     ] = True,
+    threads: Threads = None,
     studies_dir: StudiesDir = Path("studies"),
 ):
     """Run or resume an Optuna study; rerunning the same command resumes it."""
@@ -176,6 +185,7 @@ def search(
         pretrained=pretrained,
         studies_dir=studies_dir,
         progress=True,
+        threads=threads,
     )
     try:
         best = result.best_trial
@@ -202,6 +212,7 @@ def finalize(
     test_dir: MovedTestDir = None,
     device: Device = "auto",
     precision: Precision = "auto",
+    threads: Threads = None,
     studies_dir: StudiesDir = Path("studies"),
 ):
     """Retrain the best trial on train+val, score it once on the held-out split."""
@@ -216,6 +227,7 @@ def finalize(
         precision=precision,
         data=data,
         test_dir=test_dir,
+        threads=threads,
     )
     m = result.metrics
     out.print(

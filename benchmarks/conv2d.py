@@ -25,7 +25,9 @@ from automl.nn.cases import conv_cases
 from automl.nn.conv import conv2d
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from epoch_time import CpuMeter, cpu_name  # noqa: E402
+from common import CpuMeter  # noqa: E402
+
+from automl.train.machine import cpu_name  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 # (name, in, out, kernel, stride, side): the convolutions of a ResNet-20 (He et al. 4.2)

@@ -1,20 +1,23 @@
-"""Steady-state epoch time: automl's trainer vs a plain hand-written PyTorch loop.
+"""Steady-state epoch time: automl's trainer vs a plain loop and vs the bare step's limit.
 
 Same model (5-block CNN, 32 filters per block), same data (hymenoptera photos), same seed.
-The plain loop decodes and resizes every JPEG with PIL on every epoch through a DataLoader,
-in fp32; automl decodes once into a uint8 cache (built before timing, reported separately)
-and trains from memory with bf16 autocast + channels_last. Epoch 1 is warm-up; the reported
-time is the median of epochs 2..E. Usage: python benchmarks/epoch_time.py [--quick]
+- plain: the loop users hand-write: a DataLoader decoding and resizing every JPEG with PIL on
+  every epoch, fp32, contiguous tensors.
+- bare: the limit: nothing but forward, backward and Adam over the same batches, on tensors
+  already decoded, normalised and laid out in memory; once for each precision x memory
+  format this machine can run (fp32 and bf16 autocast, contiguous and channels_last).
+- automl: decode-once uint8 cache (built before timing, reported separately), then fit()
+  with what `--precision auto` and the per-model memory-format measurement pick here.
+Epoch 1 is warm-up; the reported time is the median of epochs 2..E. "vs limit" is automl's
+epoch time over the fastest bare cell's (the goal: within 15%, at most 1.15x).
+Usage: python benchmarks/epoch_time.py [--quick] [--isa avx2]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import resource
-import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -30,7 +33,11 @@ from automl.models import create_model
 from automl.models.scratch_cnn import ScratchCNNConfig
 from automl.train.engine import evaluate
 from automl.train.fit import fit
+from automl.train.machine import intra_op_threads, usable_cores
 from automl.train.precision import resolve_precision
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ISA_CAPS, CpuMeter, machine_line, rerun_capped, steady  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -91,18 +98,19 @@ def run_plain(data: Path, res: int, epochs: int) -> dict:
 
 
 def run_automl(data: Path, res: int, epochs: int, cache_dir: Path) -> dict:
-    """automl's own path: decode-once cache, then fit() with bf16 autocast + channels_last."""
+    """automl's own path: decode-once cache, then fit() as `--precision auto` decides."""
     source = open_source(data, data / "val")
     start = time.perf_counter()
     pool = source.train_pool(res, cache_dir)
     cache_build = time.perf_counter() - start
-    precision = resolve_precision("auto", torch.device("cpu"))
+    precision = resolve_precision("auto", torch.device("cpu"), cache_dir)
     cfg = TrialConfig(
         model=MODEL,
         optim=OptimConfig(name="adam", lr=LR, scheduler="constant"),
         data=DataConfig(resolution=res, batch_size=BATCH, augment="none"),
     )
     seconds = []
+    start = time.perf_counter()
     result = fit(
         cfg,
         (pool.images, pool.labels),
@@ -113,56 +121,58 @@ def run_automl(data: Path, res: int, epochs: int, cache_dir: Path) -> dict:
         seed=SEED,
         on_epoch=lambda epoch, row: seconds.append(row["seconds"]),
     )
+    setup = time.perf_counter() - start - sum(seconds)
     held = source.held_out(res, cache_dir)
-    batches = Batches(held.images, held.labels, 256, mean=result.mean, std=result.std)
+    batches = Batches(
+        held.images,
+        held.labels,
+        256,
+        mean=result.mean,
+        std=result.std,
+        channels_last=result.channels_last,
+    )
     ev = evaluate(result.model, nn.CrossEntropyLoss(), batches, precision)
     return {
         "epoch_seconds": seconds,
         "val_acc": ev.accuracy,
         "cache_build_seconds": cache_build,
-        "precision": precision.name,
+        "setup_seconds": setup,  # model build and the memory-format measurement
+        "cell": cell_name(precision.name, result.channels_last),
+        "reason": precision.reason,
+        "pool": pool,
     }
 
 
-class CpuMeter:
-    """Cores' worth of CPU that *other* processes burned while the block ran (0 = quiet box)."""
-
-    @staticmethod
-    def _sample() -> tuple[float, float, float]:
-        try:  # Linux only; elsewhere the meter reads nan
-            stat = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
-            fields = [int(v) for v in stat]
-            busy = (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")  # not idle
-        except (OSError, ValueError):
-            busy = float("nan")
-        ours = sum(
-            getattr(resource.getrusage(who), f)
-            for f in ("ru_utime", "ru_stime")
-            for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
-        )
-        return time.perf_counter(), busy, ours
-
-    def __enter__(self) -> CpuMeter:
-        self.start, self.others = self._sample(), float("nan")
-        return self
-
-    def __exit__(self, *exc) -> None:
-        (t0, b0, o0), (t1, b1, o1) = self.start, self._sample()
-        self.others = max((b1 - b0) - (o1 - o0), 0.0) / max(t1 - t0, 1e-9)
+def run_bare(pool, res: int, epochs: int, precision: str, channels_last: bool) -> list[float]:
+    """Forward, backward and Adam only, on batches already in memory: the limit."""
+    torch.manual_seed(SEED)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    model = create_model(MODEL, num_classes=2, in_chans=3, resolution=res).to(memory_format=fmt)
+    optimizer = torch.optim.Adam(model.parameters(), lr=LR)
+    criterion = nn.CrossEntropyLoss()
+    x = pool.images.float().div(255)
+    x = (x - x.mean((0, 2, 3), keepdim=True)) / x.std((0, 2, 3), keepdim=True)
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(SEED))
+    batches = [(x[i].contiguous(memory_format=fmt), pool.labels[i]) for i in order.split(BATCH)]
+    seconds = []
+    model.train()
+    for _ in range(epochs):
+        start = time.perf_counter()
+        for xb, yb in batches:
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+                loss = criterion(model(xb), yb)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        seconds.append(time.perf_counter() - start)
+    return seconds
 
 
-def steady(seconds: list[float]) -> float:
-    return statistics.median(seconds[1:] if len(seconds) > 1 else seconds)
+CELLS = [("fp32", False), ("fp32", True), ("bf16", False), ("bf16", True)]
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+def cell_name(precision: str, channels_last: bool) -> str:
+    return precision + (" + CL" if channels_last else "")
 
 
 def main() -> None:
@@ -176,70 +186,83 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4, help="epochs per side (first = warm-up)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128], help="resolutions")
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 epochs, 64 px only")
+    parser.add_argument("--isa", choices=sorted(ISA_CAPS), help="cap the kernels' ISA")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/epoch_time.json")
     args = parser.parse_args()
+    rerun_capped(args.isa)
     if args.quick:
         args.epochs, args.sizes = 2, [64]
     data = args.data.expanduser().resolve()
 
     rows = []
-    with tempfile.TemporaryDirectory(prefix="automl-bench-cache-") as tmp:
+    with (
+        tempfile.TemporaryDirectory(prefix="automl-bench-cache-") as tmp,
+        intra_op_threads(usable_cores()),
+    ):
+        machine = machine_line(args.isa)
+        print(machine)
         for res in args.sizes:
             with CpuMeter() as plain_cpu:
                 plain = run_plain(data, res, args.epochs)
             with CpuMeter() as auto_cpu:
                 auto = run_automl(data, res, args.epochs, Path(tmp))
+            with CpuMeter() as bare_cpu:
+                bare = {
+                    cell_name(*cell): steady(run_bare(auto["pool"], res, args.epochs, *cell))
+                    for cell in CELLS
+                }
             p, a = steady(plain["epoch_seconds"]), steady(auto["epoch_seconds"])
+            fastest = min(bare, key=bare.get)
             rows.append(
                 {
                     "resolution": res,
                     "plain_s_per_epoch": p,
                     "automl_s_per_epoch": a,
                     "speedup": p / a,
+                    "automl_cell": auto["cell"],
+                    "automl_reason": auto["reason"],
+                    "bare_s_per_epoch": bare,
+                    "fastest_bare": fastest,
+                    "vs_limit": a / bare[fastest],
                     "plain_val_acc": plain["val_acc"],
                     "automl_val_acc": auto["val_acc"],
                     "cache_build_seconds": auto["cache_build_seconds"],
+                    "automl_setup_seconds": auto["setup_seconds"],
                     "plain_epoch_seconds": plain["epoch_seconds"],
                     "automl_epoch_seconds": auto["epoch_seconds"],
-                    "automl_precision": auto["precision"],
-                    "other_procs_cores": [plain_cpu.others, auto_cpu.others],
+                    "other_procs_cores": [plain_cpu.others, auto_cpu.others, bare_cpu.others],
                 }
             )
 
-    env = {
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "cpu": cpu_name(),
-        "epochs": args.epochs,
-        "batch_size": BATCH,
-        "data": str(data),
-    }
-    header = (
-        f"{'res':>4}  {'plain s/epoch':>13}  {'automl s/epoch':>14}  {'speed-up':>8}  "
-        f"{'plain val acc':>13}  {'automl val acc':>14}  {'cache build s':>13}  "
-        f"{'others cores':>12}"
-    )
-    print(header)
-    for r in rows:
-        print(
-            f"{r['resolution']:>4}  {r['plain_s_per_epoch']:>13.3f}  "
-            f"{r['automl_s_per_epoch']:>14.3f}  {r['speedup']:>7.1f}x  "
-            f"{r['plain_val_acc']:>13.3f}  {r['automl_val_acc']:>14.3f}  "
-            f"{r['cache_build_seconds']:>13.2f}  "
-            f"{'/'.join(f'{c:.1f}' for c in r['other_procs_cores']):>12}"
-        )
+    print(f"s/epoch, median of epochs 2..{args.epochs}, batch {BATCH}:")
+    names = [cell_name(*c) for c in CELLS]
     print(
-        f"torch {env['torch']}, {env['threads']} threads, {env['cpu']}; "
-        f"{args.epochs} epochs, median of epochs 2..{args.epochs}, batch {BATCH}"
+        f"{'res':>4}  {'plain':>6}  "
+        + "  ".join(f"{'bare ' + n:>14}" for n in names)
+        + f"  {'automl':>6}  {'picks':>9}  {'speed-up':>8}  {'vs limit':>8}  "
+        f"{'val acc plain/automl':>20}  {'cache s':>7}  {'setup s':>7}  {'others':>11}"
     )
+    for r in rows:
+        bare = "  ".join(f"{r['bare_s_per_epoch'][n]:>14.3f}" for n in names)
+        print(
+            f"{r['resolution']:>4}  {r['plain_s_per_epoch']:>6.3f}  {bare}  "
+            f"{r['automl_s_per_epoch']:>6.3f}  {r['automl_cell']:>9}  {r['speedup']:>7.1f}x  "
+            f"{r['vs_limit']:>7.2f}x  "
+            f"{r['plain_val_acc']:>9.3f} / {r['automl_val_acc']:.3f}  "
+            f"{r['cache_build_seconds']:>7.2f}  {r['automl_setup_seconds']:>7.2f}  "
+            f"{'/'.join(f'{c:.1f}' for c in r['other_procs_cores']):>11}"
+        )
+    print(f"automl's precision: {rows[0]['automl_reason']}")
+    env = {"machine": machine, "epochs": args.epochs, "batch_size": BATCH, "data": str(data)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"env": env, "rows": rows}, indent=2) + "\n")
+    out = args.out.with_name(args.out.stem + (f"-{args.isa}" if args.isa else "") + ".json")
+    out.write_text(json.dumps({"env": env, "rows": rows}, indent=2) + "\n")
     if any(max(r["other_procs_cores"]) > 0.25 for r in rows):
         print(
-            "warning: other processes used CPU during the run (others cores = plain/automl "
-            "average); times are inflated, rerun on a quiet machine"
+            "warning: other processes used CPU during the run (others = cores used by other "
+            "processes during plain/automl/bare); times are inflated, rerun on a quiet machine"
         )
-    print(f"wrote {args.out}")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -71,6 +71,8 @@ def _folder(tmp_path, classes=("a", "b"), split="train"):
         ("space_returns_nothing", "returned NoneType; it must return"),
         ("bad_storage", "bad storage URL"),
         ("bad_sampler", "unknown sampler 'bogus'; choose one of"),
+        ("bad_threads", "--threads must be a whole number of at least 1, got 0"),
+        ("bad_precision", "unknown precision 'fp64'; choose one of: auto, bf16, fp16, fp32"),
     ],
 )
 def test_search_errors_are_one_line(tmp_path, case, message):
@@ -98,6 +100,10 @@ def test_search_errors_are_one_line(tmp_path, case, message):
         args += ["--storage", "sqlite//oops"]
     elif case == "bad_sampler":
         args += ["--sampler", "bogus"]
+    elif case == "bad_threads":
+        args += ["--threads", "0"]
+    elif case == "bad_precision":
+        args += ["--precision", "fp64"]
     r = run(*args)
     assert r.exit_code == 2, r.output
     assert "Traceback" not in r.output

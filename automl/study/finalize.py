@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from optuna.trial import TrialState
 from torch import nn
 
@@ -22,6 +23,7 @@ from automl.study.storage import default_storage, load_study
 from automl.train.engine import evaluate
 from automl.train.features import FeatureStore
 from automl.train.fit import fit
+from automl.train.machine import with_threads
 from automl.train.precision import resolve_device, resolve_precision
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,7 @@ def final_dir(study: str, studies_dir: str | Path = "studies") -> Path:
     return Path(studies_dir) / study / "final"
 
 
+@with_threads
 def finalize(
     study: str,
     *,
@@ -56,10 +59,12 @@ def finalize(
     precision: str = "auto",
     data: str | Path | None = None,
     test_dir: str | Path | None = None,
+    threads: int | None = None,
 ) -> FinalResult:
     """Retrain the best trial from its params alone and evaluate it on the held-out split once.
 
     `data` / `test_dir` override where the study's data now lives (its content must not change).
+    `threads` (torch intra-op threads while it runs) defaults to every core it may use.
     """
     the_study = load_study(study, storage or default_storage(study, studies_dir))
     attrs = the_study.user_attrs
@@ -82,22 +87,24 @@ def finalize(
     best = the_study.best_trial
     space = get_space(attrs["space_file"] or attrs["space"])
     cfg = with_model_options(space.rebuild(best.params), attrs.get("model_options", {}))
-    amp = resolve_precision(precision, resolve_device(device))
+    cache_dir = Path(studies_dir) / "cache"
+    amp = resolve_precision(precision, resolve_device(device), cache_dir)
     source = open_source(*data_location(attrs, data, test_dir))
     if source.fingerprint != attrs["data_fingerprint"]:
         raise DataError(
             f"the training data at {source.name} is not what study {study!r} searched on "
             "(its content changed); point --data at the original data"
         )
-    cache_dir = Path(studies_dir) / "cache"
     pool = source.train_pool(cfg.data.resolution, cache_dir)
     epochs = int(best.user_attrs.get("epochs_run", attrs["epochs"]))
     seed = int(best.user_attrs.get("seed", attrs["seed"]))
     log.info(
-        "retraining trial %d on train+val (%d images) for %d epochs",
+        "retraining trial %d on train+val (%d images) for %d epochs in %s (%s)",
         best.number,
         len(pool.labels),
         epochs,
+        amp.name,
+        amp.reason,
     )
     # Decoded (not evaluated) before the retrain, so a broken held-out folder fails early.
     test = source.held_out(cfg.data.resolution, cache_dir)
@@ -133,6 +140,9 @@ def finalize(
         "seed": seed,
         "device": str(amp.device),
         "precision": amp.name,
+        "precision_reason": amp.reason,
+        "memory_format": "channels_last" if trained.channels_last else "contiguous",
+        "threads": torch.get_num_threads(),
         "train_images": len(pool.labels),
         "test_images": len(test.labels),
         "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

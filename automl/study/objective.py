@@ -69,12 +69,16 @@ class Objective:
             "seed": seed,
             "device": str(self.precision.device),
             "precision": self.precision.name,
+            "precision_reason": self.precision.reason,
+            "threads": torch.get_num_threads(),
         }.items():
             trial.set_user_attr(key, value)
         history: list[dict] = []
 
-        def on_model(model: torch.nn.Module) -> None:
-            for key, value in model_stats(model, train[0].shape[1], cfg.data.resolution).items():
+        def on_model(model: torch.nn.Module, how: dict) -> None:
+            stats = model_stats(model, train[0].shape[1], cfg.data.resolution)
+            stats["memory_format"] = "channels_last" if how["channels_last"] else "contiguous"
+            for key, value in stats.items():
                 trial.set_user_attr(key, value)
 
         def on_epoch(epoch: int, row: dict) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import torch
 from optuna.trial import TrialState
 
 from automl.config import TrialConfig, with_model_options
@@ -18,6 +19,7 @@ from automl.spaces import Space, get_space
 from automl.study.objective import Objective
 from automl.study.samplers import create_pruner, create_sampler
 from automl.study.storage import default_storage, fail_stale_trials, open_storage
+from automl.train.machine import with_threads
 from automl.train.precision import resolve_device, resolve_precision
 
 log = logging.getLogger(__name__)
@@ -106,6 +108,7 @@ def _model_options(
     return options
 
 
+@with_threads
 def search(
     space: str = "scratch_cnn",
     *,
@@ -128,11 +131,13 @@ def search(
     studies_dir: str | Path = "studies",
     progress: bool = False,
     heartbeat_interval: int = 10,
+    threads: int | None = None,
 ) -> optuna.Study:
     """Run (or resume) a study until it has `trials` finished (completed or pruned) trials.
 
     `epochs`, `seed` and `resolution` left as None take the study's stored values on resume;
     `fix` pins any of the space's params (`{"backbone": "resnet18"}`) for the trials to come.
+    `threads` (torch intra-op threads while it runs) defaults to every core it may use.
     """
     if trials < 1:
         raise ConfigError(f"--trials must be at least 1, got {trials}")
@@ -141,7 +146,8 @@ def search(
     if seed is not None and seed < 0:
         raise ConfigError(f"--seed must be 0 or more, got {seed}")
     the_space = get_space(space)
-    amp = resolve_precision(precision, resolve_device(device))
+    cache_dir = Path(studies_dir) / "cache"
+    amp = resolve_precision(precision, resolve_device(device), cache_dir)
     source = open_source(data, test_dir)
     fixed = _fixed_params(the_space, source, resolution, fix or {})
     sample, _ = the_space.sample(fixed=fixed)  # validates the pins through the space
@@ -153,7 +159,6 @@ def search(
     create_sampler(sampler, seed or DEFAULT_SEED, the_space.grid, fixed)
     create_pruner(pruner, epochs or DEFAULT_EPOCHS)
     study_name = study or the_space.name
-    cache_dir = Path(studies_dir) / "cache"
 
     rdb = open_storage(
         storage or default_storage(study_name, studies_dir), heartbeat_interval=heartbeat_interval
@@ -213,6 +218,13 @@ def search(
         return the_study
     if done:
         log.info("resuming study %s: %d of %d trials finished", study_name, done, trials)
+    log.info(
+        "training in %s on %s, %d threads: %s",
+        amp.name,
+        amp.device,
+        torch.get_num_threads(),
+        amp.reason,
+    )
     objective = Objective(
         the_space,
         source,
@@ -233,7 +245,7 @@ def search(
             n_trials=trials - done,
             timeout=timeout,
             callbacks=callbacks,
-            catch=(_out_of_memory(),),
+            catch=(torch.OutOfMemoryError,),
         )
     fail_stale_trials(the_study)
     return the_study
@@ -249,12 +261,6 @@ def _check_resume(study_name: str, stored: dict, settings: dict, asked: dict) ->
                 f"study {study_name!r} was created with {key}={stored.get(key)!r}, not "
                 f"{settings[key]!r}; rerun with the same setting or pick a new --study name"
             )
-
-
-def _out_of_memory() -> type[Exception]:
-    import torch
-
-    return torch.OutOfMemoryError
 
 
 def _progress(enabled: bool, study: optuna.Study, total: int, done: int):

@@ -27,12 +27,22 @@ def extract_features(
     std: Sequence[float],
     precision: Precision,
     batch_size: int = 64,
+    channels_last: bool = True,
 ) -> torch.Tensor:
     """Pooled features, float32 (N, F) on the CPU, of uint8 images."""
     backbone.eval()
     labels = torch.zeros(len(images), dtype=torch.long)
     out = []
-    for x, _ in Batches(images, labels, batch_size, mean=mean, std=std, device=precision.device):
+    batches = Batches(
+        images,
+        labels,
+        batch_size,
+        mean=mean,
+        std=std,
+        device=precision.device,
+        channels_last=channels_last,
+    )
+    for x, _ in batches:
         with precision.autocast():
             out.append(backbone(x).float().cpu())
     return torch.cat(out)
@@ -48,7 +58,14 @@ class FeatureStore:
         self._memo: dict[str, torch.Tensor] = {}
 
     def get(
-        self, split: str, model: nn.Module, images: torch.Tensor, mean, std, precision: Precision
+        self,
+        split: str,
+        model: nn.Module,
+        images: torch.Tensor,
+        mean,
+        std,
+        precision: Precision,
+        channels_last: bool = True,
     ) -> torch.Tensor:
         parts = [
             self.data_key,
@@ -66,7 +83,9 @@ class FeatureStore:
         if path is not None and path.is_file():
             features = torch.load(path, weights_only=True)
         else:
-            features = extract_features(model.backbone, images, mean, std, precision)
+            features = extract_features(
+                model.backbone, images, mean, std, precision, channels_last=channels_last
+            )
             if path is not None:
                 save_torch(path, features)
         self._memo[key] = features

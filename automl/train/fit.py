@@ -15,10 +15,13 @@ from automl.models import create_model
 from automl.models.flops import count_flops, count_params
 from automl.train.engine import evaluate, train_one_epoch
 from automl.train.features import FeatureBatches, FeatureStore
+from automl.train.memory_format import channels_last_pays
 from automl.train.optim import create_optimizer, create_scheduler
 from automl.train.precision import Precision
 
 EpochCallback = Callable[[int, dict], None]  # (epoch starting at 1, history row)
+ModelCallback = Callable[[nn.Module, dict], None]  # (built model, how it trains: layout...)
+PROBE_BATCH = 32  # images per timed step when choosing the memory format
 
 
 @dataclass
@@ -27,6 +30,7 @@ class FitResult:
     history: list[dict] = field(default_factory=list)
     mean: tuple[float, ...] = ()
     std: tuple[float, ...] = ()
+    channels_last: bool = False
 
 
 def build_model(
@@ -35,7 +39,7 @@ def build_model(
     model = create_model(
         cfg.model, num_classes=num_classes, in_chans=in_chans, resolution=cfg.data.resolution
     )
-    return model.to(precision.device, memory_format=torch.channels_last)
+    return model.to(precision.device)
 
 
 def model_stats(model: nn.Module, in_chans: int, resolution: int) -> dict:
@@ -63,7 +67,7 @@ def fit(
     precision: Precision,
     seed: int,
     features: FeatureStore | None = None,
-    on_model: Callable[[nn.Module], None] | None = None,
+    on_model: ModelCallback | None = None,
     on_epoch: EpochCallback | None = None,
 ) -> FitResult:
     """Train `cfg` on uint8 `train` images for `epochs`; evaluate on `val` after each epoch.
@@ -75,17 +79,25 @@ def fit(
     images, labels = train
     mean, std = normalization(cfg, images)
     model = build_model(cfg, num_classes, images.shape[1], precision)
+    head_only = getattr(model, "frozen_backbone", False) and cfg.data.augment == "none"
+    res = cfg.data.resolution
+    probe_shape = (min(cfg.data.batch_size, PROBE_BATCH), images.shape[1], res, res)
+    # What runs on images: the whole model, or only the frozen backbone (forward, once).
+    on_images = model.backbone if head_only else model
+    channels_last = channels_last_pays(on_images, probe_shape, precision, train=not head_only)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
     if on_model is not None:
-        on_model(model)
+        on_model(model, {"channels_last": channels_last})
     generator = torch.Generator().manual_seed(seed)
     eval_size = max(256, cfg.data.batch_size)
     trained: nn.Module = model
-    if getattr(model, "frozen_backbone", False) and cfg.data.augment == "none":
+    if head_only:
         store = features or FeatureStore()
         trained = model.head
 
         def batches(split: str, data, shuffle: bool, size: int) -> FeatureBatches:
-            feats = store.get(split, model, data[0], mean, std, precision)
+            feats = store.get(split, model, data[0], mean, std, precision, channels_last)
             return FeatureBatches(
                 feats, data[1], size, device=precision.device, shuffle=shuffle, generator=generator
             )
@@ -105,11 +117,20 @@ def fit(
             shuffle=True,
             augment=cfg.data.augment,
             generator=generator,
+            channels_last=channels_last,
         )
         val_batches = (
             None
             if val is None
-            else Batches(val[0], val[1], eval_size, mean=mean, std=std, device=precision.device)
+            else Batches(
+                val[0],
+                val[1],
+                eval_size,
+                mean=mean,
+                std=std,
+                device=precision.device,
+                channels_last=channels_last,
+            )
         )
     params = (
         model.param_groups(cfg.optim)
@@ -120,7 +141,7 @@ def fit(
     scheduler = create_scheduler(optimizer, cfg.optim, epochs * max(1, len(train_batches)))
     scaler = precision.grad_scaler()
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.optim.label_smoothing)
-    result = FitResult(model, mean=mean, std=std)
+    result = FitResult(model, mean=mean, std=std, channels_last=channels_last)
     for epoch in range(1, epochs + 1):
         stats = train_one_epoch(
             trained, criterion, optimizer, scheduler, train_batches, precision, scaler

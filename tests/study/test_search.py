@@ -26,7 +26,9 @@ def test_study_records_what_finalize_needs(digits_study):
         assert trial.params["resolution"] == 32
         ua = trial.user_attrs
         assert ua["params"] > 0 and ua["flops"] > 0 and ua["wall_time"] > 0
-        assert ua["device"] == "cpu" and ua["precision"] == "bf16"
+        assert ua["device"] == "cpu" and ua["precision"] in ("bf16", "fp32")
+        assert ua["precision_reason"] and ua["threads"] >= 1
+        assert ua["memory_format"] in ("channels_last", "contiguous")
         assert [row["epoch"] for row in ua["history"]] == [1, 2]
         assert trial.intermediate_values.keys() == {1, 2}
         assert trial.value == ua["history"][-1]["val_acc"]
@@ -137,11 +139,21 @@ def test_non_finite_loss_is_pruned_not_scored(tmp_path):
         ({"storage": "nosuchdb://x/y"}, StorageError, "no driver"),
         ({"trials": 0}, ConfigError, "--trials must be at least 1"),
         ({"precision": "fp16"}, ConfigError, "fp16 needs a CUDA device"),
+        ({"threads": 0}, ConfigError, "--threads must be a whole number of at least 1, got 0"),
     ],
 )
 def test_bad_options(tmp_path, kwargs, error, message):
     with pytest.raises(error, match=message):
         automl.search(study="bad", studies_dir=tmp_path, **{**TINY, **kwargs})
+
+
+def test_threads_are_used_recorded_and_put_back(tmp_path):
+    import torch
+
+    before = torch.get_num_threads()
+    study = automl.search(study="t", trials=1, studies_dir=tmp_path, threads=1, **TINY)
+    assert study.trials[0].user_attrs["threads"] == 1
+    assert torch.get_num_threads() == before
 
 
 def test_grid_needs_a_declared_grid(tmp_path):
