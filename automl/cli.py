@@ -41,8 +41,12 @@ Precision = Annotated[
         "| bf16 | fp16 | fp32."
     ),
 ]
+Timeout = Annotated[
+    float | None, typer.Option(help="Stop starting trials after this many seconds.")
+]
 Threads = Annotated[
-    int | None, typer.Option(help="torch intra-op threads (default: every usable core).")
+    int | None,
+    typer.Option(help="torch intra-op threads (default: OMP_NUM_THREADS, else every usable core)."),
 ]
 
 
@@ -132,9 +136,7 @@ def search(
     trials: Annotated[
         int, typer.Option(min=1, help="Finished trials the study should reach.")
     ] = 20,
-    timeout: Annotated[
-        float | None, typer.Option(help="Stop starting trials after this many seconds.")
-    ] = None,
+    timeout: Timeout = None,
     epochs: Annotated[
         int | None, typer.Option(min=1, help="Epochs per trial (default: 10, or the study's).")
     ] = None,
@@ -160,6 +162,12 @@ def search(
         bool, typer.Option(help="--no-pretrained trains the space's backbone from scratch.")
     ] = True,
     threads: Threads = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="Worker processes on the study, sharing the cores (see docs/scaling.md)."
+        ),
+    ] = 1,
     studies_dir: StudiesDir = Path("studies"),
 ):
     """Run or resume an Optuna study; rerunning the same command resumes it."""
@@ -186,7 +194,12 @@ def search(
         studies_dir=studies_dir,
         progress=True,
         threads=threads,
+        workers=workers,
     )
+    _print_best(result, storage, studies_dir)
+
+
+def _print_best(result, storage: str | None, studies_dir: Path) -> None:
     try:
         best = result.best_trial
     except ValueError:
@@ -200,6 +213,49 @@ def search(
         f"next: automl finalize --study {result.study_name}{where}",
         highlight=False,
     )
+
+
+@app.command()
+@friendly_errors
+def worker(
+    study: Annotated[str, typer.Option(help="Name of the study to work on.")],
+    storage: Storage = None,
+    data: MovedData = None,
+    test_dir: MovedTestDir = None,
+    trials: Annotated[
+        int | None,
+        typer.Option(help="Finished trials the study should reach (default: the study's)."),
+    ] = None,
+    timeout: Timeout = None,
+    device: Device = "auto",
+    precision: Precision = "auto",
+    threads: Threads = None,
+    heartbeat_interval: Annotated[
+        int,
+        typer.Option(
+            help="Seconds between heartbeats; a trial silent for twice that is failed and retried."
+        ),
+    ] = 10,
+    studies_dir: StudiesDir = Path("studies"),
+):
+    """Join a study made by `automl search` (on this machine or any other) and run its trials."""
+    from automl.study.worker import join
+
+    result = join(
+        study,
+        storage=storage,
+        data=data,
+        test_dir=test_dir,
+        trials=trials,
+        timeout=timeout,
+        device=device,
+        precision=precision,
+        studies_dir=studies_dir,
+        threads=threads,
+        heartbeat_interval=heartbeat_interval,
+        progress=True,
+    )
+    _print_best(result, storage, studies_dir)
 
 
 @app.command()

@@ -18,8 +18,9 @@ def run(*args: str):
 def test_search_finalize_predict_end_to_end(tmp_path, digit_png):
     common = ["--studies-dir", tmp_path]
     r = run(
-        "search", "--study", "cli", "--trials", "2", "--epochs", "2", "--pruner", "none", *common
-    )
+        "search", "--study", "cli", "--trials", "2", "--epochs", "2", "--pruner", "none",
+        "--fix", "optimizer=adamw", "--fix", "lr=0.003", *common,
+    )  # fmt: skip
     assert r.exit_code == 0, r.output
     assert "best: trial #" in r.output and "next: automl finalize --study cli" in r.output
     r = run("finalize", "--study", "cli", *common)

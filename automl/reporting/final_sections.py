@@ -85,13 +85,13 @@ def _model_sections(sections, study, studies_dir, model_path, out, data, test_di
     from automl.data import open_source
     from automl.inference import load_model
     from automl.reporting import model_figures as mf
-    from automl.study.finalize import data_location
+    from automl.study.record import StudyRecord
 
-    attrs = study.user_attrs
-    seed = int(attrs.get("seed", 0))
     try:
+        record = StudyRecord.from_study(study)
+        seed = record.seed
         loaded = load_model(model_path, device="cpu")
-        source = open_source(*data_location(attrs, data, test_dir))
+        source = open_source(*record.data_location(data, test_dir))
         if tuple(source.classes) != tuple(loaded.classes) or source.channels != loaded.in_chans:
             raise DataError(
                 f"the data at {source.name} ({len(source.classes)} classes, {source.channels} "

@@ -19,6 +19,7 @@ from automl.io import save_torch, write_json
 from automl.metrics import classification_metrics
 from automl.reporting.artifacts import upload_final
 from automl.spaces import get_space
+from automl.study.record import StudyRecord
 from automl.study.storage import default_storage, load_study
 from automl.train.engine import evaluate
 from automl.train.features import FeatureStore
@@ -64,12 +65,11 @@ def finalize(
     """Retrain the best trial from its params alone and evaluate it on the held-out split once.
 
     `data` / `test_dir` override where the study's data now lives (its content must not change).
-    `threads` (torch intra-op threads while it runs) defaults to every core it may use.
+    `threads` (torch intra-op threads while it runs) defaults to OMP_NUM_THREADS or every core.
     """
     the_study = load_study(study, storage or default_storage(study, studies_dir))
-    attrs = the_study.user_attrs
-    if "space" not in attrs:
-        raise StudyError(f"study {study!r} was not made by `automl search`; nothing to finalize")
+    record = StudyRecord.from_study(the_study)
+    attrs = the_study.user_attrs  # the final runs so far
     runs = list(attrs.get("final_runs", []))
     started = attrs.get("final_started")
     if (runs or started) and not force:
@@ -85,19 +85,19 @@ def finalize(
     if not the_study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         raise StudyError(f"study {study!r} has no completed trial yet; run `automl search` first")
     best = the_study.best_trial
-    space = get_space(attrs["space_file"] or attrs["space"])
-    cfg = with_model_options(space.rebuild(best.params), attrs.get("model_options", {}))
+    space = get_space(record.space_file or record.space)
+    cfg = with_model_options(space.rebuild(best.params), record.model_options)
     cache_dir = Path(studies_dir) / "cache"
     amp = resolve_precision(precision, resolve_device(device), cache_dir)
-    source = open_source(*data_location(attrs, data, test_dir))
-    if source.fingerprint != attrs["data_fingerprint"]:
+    source = open_source(*record.data_location(data, test_dir))
+    if source.fingerprint != record.data_fingerprint:
         raise DataError(
             f"the training data at {source.name} is not what study {study!r} searched on "
             "(its content changed); point --data at the original data"
         )
     pool = source.train_pool(cfg.data.resolution, cache_dir)
-    epochs = int(best.user_attrs.get("epochs_run", attrs["epochs"]))
-    seed = int(best.user_attrs.get("seed", attrs["seed"]))
+    epochs = int(best.user_attrs.get("epochs_run", record.epochs))
+    seed = int(best.user_attrs.get("seed", record.seed))
     log.info(
         "retraining trial %d on train+val (%d images) for %d epochs in %s (%s)",
         best.number,
@@ -173,15 +173,3 @@ def finalize(
     return FinalResult(
         study, best.number, record["run"], record["forced"], metrics, model_path, metrics_path
     )
-
-
-def data_location(attrs: dict, data: str | Path | None, test_dir: str | Path | None):
-    """Where the study's data is now: as searched, or moved to `data` (the held-out folder
-    moving along with it when it lived inside the data root)."""
-    if data is None:
-        return (None if attrs["data"] == "digits" else attrs["data"]), test_dir or attrs["test_dir"]
-    if test_dir is None and attrs["test_dir"] and attrs["data"] != "digits":
-        old_root, old_test = Path(attrs["data"]), Path(attrs["test_dir"])
-        if old_test.is_relative_to(old_root):
-            test_dir = Path(data) / old_test.relative_to(old_root)
-    return data, test_dir

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import socket
 import time
 from pathlib import Path
 
@@ -17,6 +19,12 @@ from automl.spaces import Space
 from automl.train.features import FeatureStore
 from automl.train.fit import fit, model_stats
 from automl.train.precision import Precision
+
+
+def worker_label() -> str:
+    """Which worker ran a trial: host, process, and the GPUs it was given."""
+    gpus = os.environ.get("CUDA_VISIBLE_DEVICES")
+    return f"{socket.gethostname()}:{os.getpid()}" + (f" gpu {gpus}" if gpus else "")
 
 
 class Objective:
@@ -71,6 +79,7 @@ class Objective:
             "precision": self.precision.name,
             "precision_reason": self.precision.reason,
             "threads": torch.get_num_threads(),
+            "worker": worker_label(),
         }.items():
             trial.set_user_attr(key, value)
         history: list[dict] = []

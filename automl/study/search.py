@@ -1,69 +1,256 @@
-"""`automl search`: create or resume a study and run trials until it has enough."""
+"""`automl search`: prepare (every check, no storage touched), create or resume the study
+(safe when several processes do it at once), then run it with one or more workers."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import optuna
-import torch
-from optuna.trial import TrialState
 
 from automl.config import TrialConfig, with_model_options
 from automl.data import DataSource, open_source, stratified_split
-from automl.errors import ConfigError, StudyError
+from automl.errors import ConfigError
 from automl.spaces import Space, get_space
-from automl.study.objective import Objective
+from automl.study.record import StudyRecord, wait_for_record
 from automl.study.samplers import create_pruner, create_sampler
-from automl.study.storage import default_storage, fail_stale_trials, open_storage
+from automl.study.storage import default_storage, open_storage, storage_for_workers
+from automl.study.worker import count_finished, run_worker
 from automl.train.machine import with_threads
-from automl.train.precision import resolve_device, resolve_precision
+from automl.train.precision import check_precision, resolve_device
 
 log = logging.getLogger(__name__)
 
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 DEFAULT_EPOCHS = 10
 DEFAULT_SEED = 0
 VAL_FRACTION = 0.2
-# Settings a resumed study must keep: changing them would mix incomparable trials.
-FROZEN_SETTINGS = ("space", "data_fingerprint", "epochs", "seed", "resolution", "model_options")
+
+__all__ = ["count_finished", "search"]
 
 
-def count_finished(study: optuna.Study) -> int:
-    return len(study.get_trials(deepcopy=False, states=FINISHED))
+@dataclass(frozen=True)
+class Plan:
+    """What `prepare` checked: everything needed to create the study and run its workers."""
+
+    space: Space
+    source: DataSource
+    study_name: str
+    storage: str
+    record: StudyRecord  # as this command would create it (val_indices filled in on creation)
+    given: frozenset[str]  # frozen settings given on this command line (others: stored ones)
+    fix_given: bool
+    resolution: int  # the resolution the split is decoded at
 
 
-def _study_settings(
-    space: Space,
-    source: DataSource,
-    epochs: int,
-    seed: int,
-    fixed: dict[str, Any],
-    model_options: dict[str, Any],
+def prepare(
+    space: str,
+    *,
+    data: str | Path | None,
+    test_dir: str | Path | None,
+    study: str | None,
+    storage: str | None,
+    trials: int,
+    epochs: int | None,
     sampler: str,
     pruner: str,
-) -> dict[str, Any]:
+    seed: int | None,
+    device: str,
+    precision: str,
+    resolution: int | None,
+    fix: Mapping[str, Any] | None,
+    weights: str | Path | None,
+    pretrained: bool,
+    studies_dir: str | Path,
+) -> Plan:
+    """Every check a search makes before it touches the storage: a refusal leaves nothing."""
+    if trials < 1:
+        raise ConfigError(f"--trials must be at least 1, got {trials}")
+    if epochs is not None and epochs < 1:
+        raise ConfigError(f"--epochs must be at least 1, got {epochs}")
+    if seed is not None and seed < 0:
+        raise ConfigError(f"--seed must be 0 or more, got {seed}")
+    check_precision(precision, resolve_device(device))
+    the_space = get_space(space)
+    source = open_source(data, test_dir)
+    fixed = _fixed_params(the_space, source, resolution, fix or {})
+    sample, _ = the_space.sample(fixed=fixed)  # validates the pins through the space
+    options = _model_options(sample, weights, pretrained)
+    check = getattr(with_model_options(sample, options).model, "check", None)
+    if check is not None:  # e.g. pretrained weights: missing ones stop us before any study
+        check()
+    the_seed = DEFAULT_SEED if seed is None else seed
+    create_sampler(sampler, the_seed, the_space.grid, fixed)  # a bad name fails here
+    create_pruner(pruner, epochs or DEFAULT_EPOCHS)
+    study_name = study or the_space.name
     info = source.describe()
-    return {
-        "space": space.name,
-        "space_file": space.file,
-        "data": info["data"],
-        "test_dir": info["test_dir"],
-        "data_fingerprint": info["fingerprint"],
-        "classes": list(info["classes"]),
-        "channels": info["channels"],
-        "epochs": epochs,
-        "seed": seed,
-        "split_seed": seed,
-        "resolution": fixed.get("resolution"),
-        "fixed": fixed,
-        "model_options": model_options,
-        "sampler": sampler,
-        "pruner": pruner,
-    }
+    record = StudyRecord(
+        space=the_space.name,
+        space_file=the_space.file,
+        data=info["data"],
+        test_dir=info["test_dir"],
+        data_fingerprint=info["fingerprint"],
+        classes=list(info["classes"]),
+        channels=info["channels"],
+        epochs=epochs or DEFAULT_EPOCHS,
+        seed=the_seed,
+        split_seed=the_seed,
+        val_indices=[],
+        resolution=fixed.get("resolution"),
+        fixed=fixed,
+        model_options=options,
+        sampler=sampler,
+        pruner=pruner,
+        trials=trials,
+    )
+    given = {"epochs": epochs, "seed": seed, "resolution": resolution}
+    return Plan(
+        the_space,
+        source,
+        study_name,
+        storage or default_storage(study_name, studies_dir),
+        record,
+        frozenset(StudyRecord.FROZEN) - {k for k, v in given.items() if v is None},
+        fix is not None,
+        fixed.get("resolution", sample.data.resolution),
+    )
+
+
+def create_or_resume(
+    plan: Plan, studies_dir: str | Path, heartbeat_interval: int | None = 10
+) -> tuple[optuna.Study, StudyRecord]:
+    """The study and its record. Idempotent, and safe when several processes run it at the
+    same moment: one creates the study and writes the record, the others wait and read it."""
+    rdb = open_storage(plan.storage, heartbeat_interval=heartbeat_interval)
+    cache_dir = Path(studies_dir) / "cache"
+    existing = plan.study_name in optuna.get_all_study_names(rdb)
+    if not existing:  # decode and split first: a failure here leaves no half-made study
+        record = _with_split(plan, cache_dir)
+    try:
+        the_study = optuna.create_study(
+            study_name=plan.study_name, direction="maximize", storage=rdb
+        )
+        created = True
+    except optuna.exceptions.DuplicatedStudyError:  # another process created it meanwhile
+        the_study = optuna.load_study(study_name=plan.study_name, storage=rdb)
+        created = False
+    stored = None if created else StudyRecord.from_attrs(the_study.user_attrs)
+    if stored is None and not created and not the_study.get_trials(deepcopy=False):
+        stored = wait_for_record(the_study)  # another process is writing it, or died doing so
+    if stored is None:  # ours, made by hand, or by a run killed before its record was written
+        if existing:
+            record = _with_split(plan, cache_dir)
+        record.write(the_study)
+        return the_study, record
+    stored.check_same(plan.record, plan.study_name, set(plan.given))
+    # New pins replace the study's; without --fix the stored ones stay, with today's added.
+    fixed = plan.record.fixed if plan.fix_given else {**stored.fixed, **plan.record.fixed}
+    if stored.resolution is not None:
+        fixed["resolution"] = stored.resolution
+    return the_study, stored.update(the_study, trials=plan.record.trials, fixed=fixed)
+
+
+def _with_split(plan: Plan, cache_dir: Path) -> StudyRecord:
+    pool = plan.source.train_pool(plan.resolution, cache_dir)
+    _, val_idx = stratified_split(pool.labels.numpy(), VAL_FRACTION, plan.record.split_seed)
+    return dataclasses.replace(plan.record, val_indices=[int(i) for i in val_idx])
+
+
+@with_threads
+def search(
+    space: str = "scratch_cnn",
+    *,
+    data: str | Path | None = None,
+    test_dir: str | Path | None = None,
+    study: str | None = None,
+    storage: str | None = None,
+    trials: int = 20,
+    timeout: float | None = None,
+    epochs: int | None = None,
+    sampler: str = "tpe",
+    pruner: str = "hyperband",
+    seed: int | None = None,
+    device: str = "auto",
+    precision: str = "auto",
+    resolution: int | None = None,
+    fix: Mapping[str, Any] | None = None,
+    weights: str | Path | None = None,
+    pretrained: bool = True,
+    studies_dir: str | Path = "studies",
+    progress: bool = False,
+    heartbeat_interval: int = 10,
+    threads: int | None = None,
+    workers: int = 1,
+) -> optuna.Study:
+    """Run (or resume) a study until it has `trials` finished (completed or pruned) trials.
+
+    `epochs`, `seed` and `resolution` left as None take the study's stored values on resume;
+    `fix` pins any of the space's params (`{"backbone": "resnet18"}`) for the trials to come.
+    `threads` (torch intra-op threads while it runs) defaults to OMP_NUM_THREADS or every core;
+    `workers` > 1 runs that many worker processes on the study, sharing the cores.
+    """
+    if not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"--workers must be a whole number of at least 1, got {workers!r}")
+    plan = prepare(
+        space,
+        data=data,
+        test_dir=test_dir,
+        study=study,
+        storage=storage,
+        trials=trials,
+        epochs=epochs,
+        sampler=sampler,
+        pruner=pruner,
+        seed=seed,
+        device=device,
+        precision=precision,
+        resolution=resolution,
+        fix=fix,
+        weights=weights,
+        pretrained=pretrained,
+        studies_dir=studies_dir,
+    )
+    if workers > 1:
+        storage_for_workers(plan.storage, workers)  # refuses in-memory, warns on SQLite
+    the_study, record = create_or_resume(plan, studies_dir, heartbeat_interval)
+    if resolution is None and "resolution" in record.fixed and plan.source.default_resolution:
+        log.info(
+            "%s: resolution fixed at %d px (pass --resolution to change)",
+            plan.source.name,
+            record.fixed["resolution"],
+        )
+    if workers == 1:
+        return run_worker(
+            the_study,
+            record,
+            space=plan.space,
+            source=plan.source,
+            trials=trials,
+            timeout=timeout,
+            device=device,
+            precision=precision,
+            studies_dir=studies_dir,
+            progress=progress,
+        )
+    from automl.study.pool import run_workers
+
+    run_workers(
+        the_study,
+        plan.storage,
+        workers,
+        trials=trials,
+        timeout=timeout,
+        device=device,
+        precision=precision,
+        threads=threads,
+        studies_dir=studies_dir,
+        progress=progress,
+        heartbeat_interval=heartbeat_interval,
+    )
+    return optuna.load_study(study_name=the_study.study_name, storage=the_study._storage)
 
 
 def _fixed_params(
@@ -106,168 +293,3 @@ def _model_options(
         options["pretrained"] = False
     with_model_options(sample, options)  # refuses options the space's model does not have
     return options
-
-
-@with_threads
-def search(
-    space: str = "scratch_cnn",
-    *,
-    data: str | Path | None = None,
-    test_dir: str | Path | None = None,
-    study: str | None = None,
-    storage: str | None = None,
-    trials: int = 20,
-    timeout: float | None = None,
-    epochs: int | None = None,
-    sampler: str = "tpe",
-    pruner: str = "hyperband",
-    seed: int | None = None,
-    device: str = "auto",
-    precision: str = "auto",
-    resolution: int | None = None,
-    fix: Mapping[str, Any] | None = None,
-    weights: str | Path | None = None,
-    pretrained: bool = True,
-    studies_dir: str | Path = "studies",
-    progress: bool = False,
-    heartbeat_interval: int = 10,
-    threads: int | None = None,
-) -> optuna.Study:
-    """Run (or resume) a study until it has `trials` finished (completed or pruned) trials.
-
-    `epochs`, `seed` and `resolution` left as None take the study's stored values on resume;
-    `fix` pins any of the space's params (`{"backbone": "resnet18"}`) for the trials to come.
-    `threads` (torch intra-op threads while it runs) defaults to every core it may use.
-    """
-    if trials < 1:
-        raise ConfigError(f"--trials must be at least 1, got {trials}")
-    if epochs is not None and epochs < 1:
-        raise ConfigError(f"--epochs must be at least 1, got {epochs}")
-    if seed is not None and seed < 0:
-        raise ConfigError(f"--seed must be 0 or more, got {seed}")
-    the_space = get_space(space)
-    cache_dir = Path(studies_dir) / "cache"
-    amp = resolve_precision(precision, resolve_device(device), cache_dir)
-    source = open_source(data, test_dir)
-    fixed = _fixed_params(the_space, source, resolution, fix or {})
-    sample, _ = the_space.sample(fixed=fixed)  # validates the pins through the space
-    options = _model_options(sample, weights, pretrained)
-    check = getattr(with_model_options(sample, options).model, "check", None)
-    if check is not None:  # e.g. pretrained weights: missing ones stop us before any study
-        check()
-    # Build both once before touching the storage, so a bad name leaves no empty study behind.
-    create_sampler(sampler, seed or DEFAULT_SEED, the_space.grid, fixed)
-    create_pruner(pruner, epochs or DEFAULT_EPOCHS)
-    study_name = study or the_space.name
-
-    rdb = open_storage(
-        storage or default_storage(study_name, studies_dir), heartbeat_interval=heartbeat_interval
-    )
-    settings = _study_settings(
-        the_space,
-        source,
-        epochs or DEFAULT_EPOCHS,
-        DEFAULT_SEED if seed is None else seed,
-        fixed,
-        options,
-        sampler,
-        pruner,
-    )
-    new_study = study_name not in optuna.get_all_study_names(rdb)
-    if new_study:  # decode and split first: a failure here leaves no half-made study behind
-        pool = source.train_pool(fixed.get("resolution", sample.data.resolution), cache_dir)
-        _, val_idx = stratified_split(pool.labels.numpy(), VAL_FRACTION, settings["split_seed"])
-    the_study = optuna.create_study(
-        study_name=study_name, direction="maximize", load_if_exists=True, storage=rdb
-    )
-    stored = the_study.user_attrs
-    if "space" in stored:
-        _check_resume(
-            study_name, stored, settings, {"epochs": epochs, "seed": seed, "resolution": resolution}
-        )
-        if fix is None:  # keep the study's pins unless new ones are given
-            fixed = {**stored.get("fixed", {}), **fixed}
-        if stored["resolution"] is not None:
-            fixed["resolution"] = stored["resolution"]
-        the_study.set_user_attr("fixed", fixed)
-    else:
-        if not new_study:  # created by hand or by a run killed before its settings were saved
-            pool = source.train_pool(fixed.get("resolution", sample.data.resolution), cache_dir)
-            _, val_idx = stratified_split(pool.labels.numpy(), VAL_FRACTION, settings["split_seed"])
-        the_study.set_user_attr("val_indices", [int(i) for i in val_idx])
-        for key, value in settings.items():  # "space" last: it marks the settings complete
-            if key != "space":
-                the_study.set_user_attr(key, value)
-        the_study.set_user_attr("space", settings["space"])
-        stored = the_study.user_attrs
-    if "resolution" in fixed and resolution is None and source.default_resolution:
-        log.info(
-            "%s: resolution fixed at %d px (pass --resolution to change)",
-            source.name,
-            fixed["resolution"],
-        )
-    # Offset by the trials so far: a resumed run or a second worker must not replay the
-    # sampler's sequence from the start.
-    sampler_seed = stored["seed"] + len(the_study.trials)
-    the_study.sampler = create_sampler(sampler, sampler_seed, the_space.grid, fixed)
-    the_study.pruner = create_pruner(pruner, stored["epochs"])
-
-    done = count_finished(the_study)
-    if done >= trials:
-        log.info("study %s already has %d finished trials (asked for %d)", study_name, done, trials)
-        return the_study
-    if done:
-        log.info("resuming study %s: %d of %d trials finished", study_name, done, trials)
-    log.info(
-        "training in %s on %s, %d threads: %s",
-        amp.name,
-        amp.device,
-        torch.get_num_threads(),
-        amp.reason,
-    )
-    objective = Objective(
-        the_space,
-        source,
-        stored["val_indices"],
-        epochs=stored["epochs"],
-        precision=amp,
-        seed=stored["seed"],
-        cache_dir=cache_dir,
-        model_options=stored.get("model_options", {}),
-    )
-    callbacks = [optuna.study.MaxTrialsCallback(trials, states=FINISHED)]
-    with _progress(progress, the_study, trials, done) as printer, warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Fixed parameter .* is out of range")
-        if printer is not None:
-            callbacks.append(printer)
-        the_study.optimize(
-            objective,
-            n_trials=trials - done,
-            timeout=timeout,
-            callbacks=callbacks,
-            catch=(torch.OutOfMemoryError,),
-        )
-    fail_stale_trials(the_study)
-    return the_study
-
-
-def _check_resume(study_name: str, stored: dict, settings: dict, asked: dict) -> None:
-    """A resumed study keeps its space, data and training settings; say which one changed."""
-    for key in FROZEN_SETTINGS:
-        if key in asked and asked[key] is None:
-            continue  # not given on this command line: the stored value stands
-        if settings[key] != stored.get(key):
-            raise StudyError(
-                f"study {study_name!r} was created with {key}={stored.get(key)!r}, not "
-                f"{settings[key]!r}; rerun with the same setting or pick a new --study name"
-            )
-
-
-def _progress(enabled: bool, study: optuna.Study, total: int, done: int):
-    import contextlib
-
-    if not enabled:
-        return contextlib.nullcontext(None)
-    from automl.study.progress import TrialPrinter
-
-    return TrialPrinter(study.study_name, total, done)

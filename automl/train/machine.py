@@ -80,16 +80,24 @@ def intra_op_threads(threads: int):
         torch.set_num_threads(before)
 
 
+def default_threads() -> int:
+    """OMP_NUM_THREADS where the user set it, else every usable core."""
+    try:
+        return max(1, int(os.environ["OMP_NUM_THREADS"]))
+    except (KeyError, ValueError):
+        return usable_cores()
+
+
 def with_threads(func):
     """Run `func` with torch's intra-op threads set to its `threads` keyword argument (None:
-    every usable core) and put back afterwards: an edge of the library that trains."""
+    `default_threads()`) and put back afterwards: an edge of the library that trains."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         threads = kwargs.get("threads")
         if threads is not None and (not isinstance(threads, int) or threads < 1):
             raise ConfigError(f"--threads must be a whole number of at least 1, got {threads!r}")
-        with intra_op_threads(threads or usable_cores()):
+        with intra_op_threads(threads or default_threads()):
             return func(*args, **kwargs)
 
     return wrapper

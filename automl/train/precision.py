@@ -60,16 +60,21 @@ class Precision:
         return machine.measurement_cache(self.cache_dir, self.device)
 
 
+def check_precision(name: str, device: torch.device) -> None:
+    """Refuse a precision that is unknown or that `device` cannot run; measures nothing."""
+    if name not in PRECISIONS:
+        raise ConfigError(f"unknown precision {name!r}; choose one of: {', '.join(PRECISIONS)}")
+    if name == "fp16" and device.type != "cuda":
+        raise ConfigError("precision fp16 needs a CUDA device; use bf16 or fp32 on the CPU")
+
+
 def resolve_precision(
     name: str, device: torch.device, cache_dir: Path | str | None = None
 ) -> Precision:
     """`name` as asked, or for "auto" the fastest correct one here; `cache_dir` keeps what
     was measured to decide (and the per-model memory formats) for later runs."""
-    if name not in PRECISIONS:
-        raise ConfigError(f"unknown precision {name!r}; choose one of: {', '.join(PRECISIONS)}")
+    check_precision(name, device)
     cache = None if cache_dir is None else Path(cache_dir)
-    if name == "fp16" and device.type != "cuda":
-        raise ConfigError("precision fp16 needs a CUDA device; use bf16 or fp32 on the CPU")
     if name != "auto":
         return Precision(name, device, f"--precision {name} asked for", cache)
     if device.type == "cuda":

@@ -1,0 +1,182 @@
+"""`--workers N`: N `automl worker` processes on one study, watched from here.
+
+Each worker is its own process with its own share of the cores (and its own GPU, round
+robin, where there are several); they coordinate only through the study's storage. This
+process shows one progress display for all of them, stops them all on Ctrl-C, and fails if
+one of them died.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+from automl.errors import StudyError
+from automl.study.storage import fail_stale_trials, sqlite_path
+from automl.study.worker import FINISHED, count_finished
+from automl.train.machine import usable_cores
+
+STOP_SECONDS = 30.0  # how long stopped workers get to record their trials before SIGKILL
+ENDED = (*FINISHED, TrialState.FAIL)
+
+
+def cuda_placement(device: str, workers: int) -> list[str | None]:
+    """CUDA_VISIBLE_DEVICES for each worker: the visible GPUs round robin where the device is
+    `auto` or `cuda` and there are any; None (inherit) otherwise."""
+    import torch
+
+    if device not in ("auto", "cuda") or not torch.cuda.is_available():
+        return [None] * workers
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    gpus = visible.split(",") if visible else [str(i) for i in range(torch.cuda.device_count())]
+    return [gpus[i % len(gpus)] for i in range(workers)]
+
+
+def worker_argv(
+    study: str,
+    storage: str,
+    *,
+    trials: int,
+    timeout: float | None,
+    device: str,
+    precision: str,
+    threads: int,
+    studies_dir: str | Path,
+    heartbeat_interval: int,
+) -> list[str]:
+    path = sqlite_path(storage)
+    if path is not None:  # a relative file name must not depend on the workers' folder
+        storage = f"sqlite:///{path.resolve()}"
+    argv = [sys.executable, "-m", "automl", "worker", "--study", study, "--storage", storage]
+    argv += ["--trials", str(trials), "--device", device, "--precision", precision]
+    argv += ["--threads", str(threads), "--studies-dir", str(Path(studies_dir).resolve())]
+    argv += ["--heartbeat-interval", str(heartbeat_interval)]
+    if timeout is not None:
+        argv += ["--timeout", str(timeout)]
+    return argv
+
+
+def run_workers(
+    study: optuna.Study,
+    storage: str,
+    workers: int,
+    *,
+    trials: int,
+    timeout: float | None,
+    device: str,
+    precision: str,
+    threads: int | None,
+    studies_dir: str | Path,
+    progress: bool,
+    heartbeat_interval: int,
+) -> None:
+    """Start `workers` worker processes on `study` and wait for them all."""
+    per_worker = threads or max(1, usable_cores() // workers)
+    argv = worker_argv(
+        study.study_name,
+        storage,
+        trials=trials,
+        timeout=timeout,
+        device=device,
+        precision=precision,
+        threads=per_worker,
+        studies_dir=studies_dir,
+        heartbeat_interval=heartbeat_interval,
+    )
+    logs = Path(studies_dir) / study.study_name / "workers"
+    logs.mkdir(parents=True, exist_ok=True)
+    procs: list[tuple[subprocess.Popen, Path]] = []
+    try:
+        for i, gpu in enumerate(cuda_placement(device, workers)):
+            env = dict(os.environ)
+            if gpu is not None:
+                env["CUDA_VISIBLE_DEVICES"] = gpu
+            log_path = logs / f"worker-{i}.log"
+            with open(log_path, "wb") as log_file:  # the child keeps its own handle
+                procs.append(
+                    (
+                        subprocess.Popen(
+                            argv,
+                            stdin=subprocess.DEVNULL,
+                            stdout=log_file,
+                            stderr=subprocess.STDOUT,
+                            env=env,
+                            start_new_session=True,  # Ctrl-C reaches us; we stop them once
+                        ),
+                        log_path,
+                    )
+                )
+        _watch(study, [p for p, _ in procs], trials, progress)
+    except BaseException:
+        _stop(study, [p for p, _ in procs])
+        raise
+    fail_stale_trials(study)
+    died = [(i, p.returncode, log) for i, (p, log) in enumerate(procs) if p.returncode != 0]
+    if died:
+        i, code, log = died[0]
+        last = _last_line(log)
+        raise StudyError(
+            f"{len(died)} of {workers} workers failed; worker {i} exited with code {code}"
+            + (f" ({last})" if last else "")
+            + f"; its log: {log}. Rerun the same command to finish the study"
+        )
+
+
+def _watch(study: optuna.Study, procs: list[subprocess.Popen], total: int, progress: bool):
+    """Wait for the workers, printing each trial as it ends (from whichever worker)."""
+    seen = {t.number for t in study.get_trials(deepcopy=False, states=ENDED)}
+    printer = None
+    if progress:
+        from automl.study.progress import TrialPrinter
+
+        printer = TrialPrinter(study.study_name, total, count_finished(study))
+    with printer if printer is not None else contextlib.nullcontext():
+        while True:
+            alive = any(p.poll() is None for p in procs)
+            for trial in study.get_trials(deepcopy=False, states=ENDED):
+                if trial.number not in seen:
+                    seen.add(trial.number)
+                    if printer is not None:
+                        printer(study, trial)
+            if not alive:
+                return
+            time.sleep(0.5)
+
+
+def _stop(study: optuna.Study, procs: list[subprocess.Popen]) -> None:
+    """SIGINT every worker (each records its running trial as failed), then SIGKILL the
+    ones that have not ended in STOP_SECONDS; trials a killed worker left RUNNING are
+    failed here, so none is left behind."""
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + STOP_SECONDS
+    for p in procs:
+        try:
+            p.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    ours = {f"{socket.gethostname()}:{p.pid}" for p in procs}
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if str(trial.user_attrs.get("worker", "")).split(" ")[0] in ours:
+            with contextlib.suppress(ValueError, RuntimeError):  # it ended meanwhile
+                study.tell(trial.number, state=TrialState.FAIL)
+
+
+def _last_line(path: Path) -> str:
+    try:
+        lines = [line.strip() for line in path.read_text(errors="replace").splitlines()]
+    except OSError:
+        return ""
+    lines = [line for line in lines if line]
+    return lines[-1][:200] if lines else ""

@@ -1,0 +1,119 @@
+"""The settings a study is created with, stored in its user attributes: one typed record.
+
+Everything a worker needs to run trials of a study comes from here, so `automl worker` on
+another machine needs only the study's name and storage. Read and written only in this
+module; studies made before the record existed (the same attribute names) still load.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from automl.errors import StudyError
+
+SETTLE_SECONDS = 60.0  # how long a second process waits for the first to write the record
+
+
+@dataclass(frozen=True)
+class StudyRecord:
+    space: str  # registered name, or the name of the user's space file
+    space_file: str | None  # the user's space file, resolved, when it is one
+    data: str  # "digits" or the ImageFolder root, resolved
+    test_dir: str | None
+    data_fingerprint: str
+    classes: list[str]
+    channels: int
+    epochs: int
+    seed: int
+    split_seed: int
+    val_indices: list[int]
+    resolution: int | None  # pinned for every trial, or None when the space searches it
+    fixed: dict[str, Any] = field(default_factory=dict)  # --fix pins, resolution included
+    model_options: dict[str, Any] = field(default_factory=dict)  # --weights, --no-pretrained
+    sampler: str = "tpe"
+    pruner: str = "hyperband"
+    trials: int | None = None  # finished trials the last `search` asked for; workers aim at it
+
+    # Settings a resumed study must keep: changing them would mix incomparable trials.
+    FROZEN = ("space", "data_fingerprint", "epochs", "seed", "resolution", "model_options")
+
+    def to_attrs(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_attrs(cls, attrs: dict[str, Any]) -> StudyRecord | None:
+        """The record in a study's user attributes; None while it is not (fully) written."""
+        if "space" not in attrs:  # written last: its presence marks the record complete
+            return None
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in attrs.items() if k in names})
+
+    @classmethod
+    def from_study(cls, study: optuna.Study) -> StudyRecord:
+        record = cls.from_attrs(study.user_attrs)
+        if record is None:
+            raise StudyError(
+                f"study {study.study_name!r} was not made by `automl search`; "
+                "create it with `automl search --study NAME` first"
+            )
+        return record
+
+    def write(self, study: optuna.Study) -> None:
+        """Every attribute, "space" last: a reader that sees it sees the whole record."""
+        attrs = self.to_attrs()
+        for key, value in attrs.items():
+            if key != "space":
+                study.set_user_attr(key, value)
+        study.set_user_attr("space", attrs["space"])
+
+    def data_location(
+        self, data: str | Path | None = None, test_dir: str | Path | None = None
+    ) -> tuple[str | Path | None, str | Path | None]:
+        """Where the study's data is now: as recorded, or moved to `data` (the held-out
+        folder moving along with it when it lived inside the data root)."""
+        if data is None:
+            return (None if self.data == "digits" else self.data), test_dir or self.test_dir
+        if test_dir is None and self.test_dir and self.data != "digits":
+            old_root, old_test = Path(self.data), Path(self.test_dir)
+            if old_test.is_relative_to(old_root):
+                test_dir = Path(data) / old_test.relative_to(old_root)
+        return data, test_dir
+
+    def update(self, study: optuna.Study, **changes: Any) -> StudyRecord:
+        """The record with `changes` (settings that may change on resume), written."""
+        for key, value in changes.items():
+            if getattr(self, key) != value:
+                study.set_user_attr(key, value)
+        return dataclasses.replace(self, **changes)
+
+    def check_same(self, other: StudyRecord, study_name: str, given: set[str]) -> None:
+        """Refuse to resume with a frozen setting changed; settings not `given` on this command
+        line keep the stored value."""
+        for key in self.FROZEN:
+            if key not in given and key in ("epochs", "seed", "resolution"):
+                continue
+            mine, theirs = getattr(other, key), getattr(self, key)
+            if mine != theirs:
+                raise StudyError(
+                    f"study {study_name!r} was created with {key}={theirs!r}, not {mine!r}; "
+                    "rerun with the same setting or pick a new --study name"
+                )
+
+
+def wait_for_record(study: optuna.Study, timeout: float = SETTLE_SECONDS) -> StudyRecord | None:
+    """The record another process is writing (it created the study an instant ago); None if
+    it has not appeared after `timeout` seconds (that process died before writing it)."""
+    deadline = time.monotonic() + timeout
+    delay = 0.05
+    while True:
+        record = StudyRecord.from_attrs(study.user_attrs)
+        if record is not None or time.monotonic() > deadline:
+            return record
+        time.sleep(delay)
+        delay = min(delay * 2, 1.0)

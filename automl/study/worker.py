@@ -1,0 +1,182 @@
+"""A worker: runs trials of an existing study, built from the study's record alone.
+
+`automl search` runs one in its own process (or starts several, `--workers N`); `automl
+worker --study NAME --storage URL` runs one on any machine that reaches the storage.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+import warnings
+from pathlib import Path
+
+import optuna
+import torch
+from optuna.trial import FrozenTrial, TrialState
+
+from automl.data import DataSource, open_source
+from automl.errors import DataError
+from automl.spaces import Space, get_space
+from automl.study.objective import Objective
+from automl.study.record import StudyRecord
+from automl.study.samplers import create_pruner, create_sampler
+from automl.study.storage import default_storage, fail_stale_trials, load_study, reconnecting
+from automl.train.machine import with_threads
+from automl.train.precision import resolve_device, resolve_precision
+
+log = logging.getLogger(__name__)
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+POLL_SECONDS = 1.0  # how often an idle worker looks whether a trial needs running again
+
+
+def count_finished(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=FINISHED))
+
+
+class Budget:
+    """Stops a worker once the study has `target` finished trials, without starting trials
+    that would overshoot it: while the trials still running elsewhere would reach the target,
+    the worker waits, and takes over a trial whose worker died (failed by the heartbeat and
+    queued again) instead of leaving it."""
+
+    def __init__(self, target: int, deadline: float | None = None) -> None:
+        self.target, self.deadline = target, deadline
+
+    def work_left(self, study: optuna.Study) -> bool:
+        while True:
+            fail_stale_trials(study)
+            trials = study.get_trials(deepcopy=False)
+            finished = sum(t.state in FINISHED for t in trials)
+            running = sum(t.state == TrialState.RUNNING for t in trials)
+            waiting = any(t.state == TrialState.WAITING for t in trials)
+            if finished >= self.target:
+                return False
+            if waiting or finished + running < self.target:
+                return True
+            if self.deadline is not None and time.monotonic() > self.deadline:
+                return False
+            time.sleep(POLL_SECONDS)
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        if not self.work_left(study):
+            study.stop()
+
+
+def run_worker(
+    the_study: optuna.Study,
+    record: StudyRecord,
+    *,
+    space: Space | None = None,
+    source: DataSource | None = None,
+    data: str | Path | None = None,
+    test_dir: str | Path | None = None,
+    trials: int | None = None,
+    timeout: float | None = None,
+    device: str = "auto",
+    precision: str = "auto",
+    studies_dir: str | Path = "studies",
+    progress: bool = False,
+) -> optuna.Study:
+    """Run trials of `the_study` until it has `trials` finished ones (default: the number
+    its last `search` asked for). `space`/`source` are reused when the caller has them."""
+    target = trials or record.trials or count_finished(the_study) + 1
+    space = space or get_space(record.space_file or record.space)
+    if source is None:
+        source = open_source(*record.data_location(data, test_dir))
+        if source.fingerprint != record.data_fingerprint:
+            raise DataError(
+                f"the training data at {source.name} is not what study "
+                f"{the_study.study_name!r} was created on (its content differs); "
+                "point --data at a copy of the original data"
+            )
+    cache_dir = Path(studies_dir) / "cache"
+    amp = resolve_precision(precision, resolve_device(device), cache_dir)
+    the_study.sampler = create_sampler(record.sampler, record.seed, space.grid, record.fixed)
+    the_study.pruner = create_pruner(record.pruner, record.epochs)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    budget = Budget(target, deadline)
+    log.info(
+        "training in %s on %s, %d threads: %s",
+        amp.name,
+        amp.device,
+        torch.get_num_threads(),
+        amp.reason,
+    )
+    objective = Objective(
+        space,
+        source,
+        record.val_indices,
+        epochs=record.epochs,
+        precision=amp,
+        seed=record.seed,
+        cache_dir=cache_dir,
+        model_options=record.model_options,
+    )
+    done = reconnecting(lambda: count_finished(the_study))
+    if done:
+        log.info("resuming study %s: %d of %d trials finished", the_study.study_name, done, target)
+    callbacks: list = [budget]
+    printer = _progress(progress, the_study, target, done)
+
+    def optimize() -> None:
+        if not budget.work_left(the_study):
+            return
+        the_study.optimize(
+            objective,
+            timeout=None if deadline is None else max(0.0, deadline - time.monotonic()),
+            callbacks=callbacks,
+            catch=(torch.OutOfMemoryError,),
+        )
+
+    with printer as shown, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Fixed parameter .* is out of range")
+        if shown is not None:
+            callbacks.insert(0, shown)
+        reconnecting(optimize)
+    reconnecting(lambda: fail_stale_trials(the_study))
+    return the_study
+
+
+@with_threads
+def join(
+    study: str,
+    *,
+    storage: str | None = None,
+    data: str | Path | None = None,
+    test_dir: str | Path | None = None,
+    trials: int | None = None,
+    timeout: float | None = None,
+    device: str = "auto",
+    precision: str = "auto",
+    studies_dir: str | Path = "studies",
+    threads: int | None = None,
+    heartbeat_interval: int = 10,
+    progress: bool = False,
+) -> optuna.Study:
+    """`automl worker`: join study `study` in `storage` and run its trials."""
+    url = storage or default_storage(study, studies_dir)
+    the_study = reconnecting(lambda: load_study(study, url, heartbeat_interval=heartbeat_interval))
+    record = reconnecting(lambda: StudyRecord.from_study(the_study))
+    return run_worker(
+        the_study,
+        record,
+        data=data,
+        test_dir=test_dir,
+        trials=trials,
+        timeout=timeout,
+        device=device,
+        precision=precision,
+        studies_dir=studies_dir,
+        progress=progress,
+    )
+
+
+def _progress(enabled: bool, study: optuna.Study, total: int, done: int):
+    if not enabled:
+        return contextlib.nullcontext(None)
+    from automl.study.progress import TrialPrinter
+
+    return TrialPrinter(study.study_name, total, done)

@@ -1,0 +1,371 @@
+"""Many workers on one study: started at once, killed, interrupted, joining from elsewhere;
+on SQLite and on a real PostgreSQL server (started on loopback by the fixture)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+from typer.testing import CliRunner
+
+import automl
+from automl.cli import app
+from automl.errors import StorageError, StudyError
+from automl.study.pool import cuda_placement
+from automl.study.record import StudyRecord
+from automl.study.samplers import create_sampler
+from automl.study.search import create_or_resume, prepare
+from automl.study.storage import open_storage
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+TINY = {"resolution": 32, "epochs": 1, "pruner": "none"}
+WAIT = 240.0  # seconds any multi-process step may take before the test gives up
+
+
+def automl_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "automl", *map(str, args)]
+
+
+def load(url: str, name: str) -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=open_storage(url))
+
+
+def param_sets(study: optuna.Study) -> list[str]:
+    """The params of every trial but failed ones (a failed trial's retry repeats them)."""
+    return [
+        json.dumps(t.params, sort_keys=True)
+        for t in study.trials
+        if t.params and t.state != TrialState.FAIL
+    ]
+
+
+def assert_clean(study: optuna.Study, finished: int, workers: int = 1) -> None:
+    """The asked number of finished trials (a race may add one per extra worker), none left
+    RUNNING or WAITING, and no two trials with the same params."""
+    states = [t.state for t in study.trials]
+    done = sum(s in FINISHED for s in states)
+    assert finished <= done <= finished + workers - 1, states
+    assert TrialState.RUNNING not in states and TrialState.WAITING not in states
+    sets = param_sets(study)
+    assert len(sets) == len(set(sets)), "two trials have identical params"
+
+
+def create(tmp_path: Path, url: str, name: str, trials: int, epochs: int = 1) -> None:
+    """Create the study as `automl search` does, without running a trial."""
+    plan = prepare(
+        "scratch_cnn",
+        data=None,
+        test_dir=None,
+        study=name,
+        storage=url,
+        trials=trials,
+        epochs=epochs,
+        sampler="tpe",
+        pruner="none",
+        seed=0,
+        device="cpu",
+        precision="fp32",
+        resolution=32,
+        fix=None,
+        weights=None,
+        pretrained=True,
+        studies_dir=tmp_path,
+    )
+    create_or_resume(plan, tmp_path, heartbeat_interval=1)
+
+
+def stop_all(procs: list[subprocess.Popen]) -> None:
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def test_trial_seeded_sampler_never_repeats_across_workers(tmp_path):
+    """Two workers with the same study seed on one storage: every trial's params differ,
+    and one worker replays exactly the same sequence as before."""
+    url = f"sqlite:///{tmp_path / 's.db'}"
+
+    def run(study: optuna.Study, n: int) -> None:
+        for _ in range(n):
+            trial = study.ask()
+            study.tell(trial, trial.suggest_float("x", 0, 1) + trial.suggest_int("k", 0, 9))
+
+    a = optuna.create_study(study_name="s", storage=url, sampler=create_sampler("tpe", 7))
+    b = optuna.load_study(study_name="s", storage=url, sampler=create_sampler("tpe", 7))
+    for _ in range(6):  # two workers taking turns, as if started at the same instant
+        run(a, 1)
+        run(b, 1)
+    sets = param_sets(a)
+    assert len(sets) == 12 and len(set(sets)) == 12
+
+    again = optuna.create_study(sampler=create_sampler("tpe", 7))
+    run(again, 12)
+    assert param_sets(again) == sets  # the same trial numbers sample the same params
+
+
+def test_search_with_two_workers(tmp_path):
+    study = automl.search(
+        study="w2", trials=6, studies_dir=tmp_path, workers=2, progress=True, **TINY
+    )
+    assert_clean(study, 6, workers=2)
+    labels = {t.user_attrs["worker"] for t in study.trials}
+    assert len(labels) == 2  # both workers ran trials
+    assert {t.user_attrs["threads"] for t in study.trials} == {
+        max(1, len(os.sched_getaffinity(0)) // 2)
+    }
+    logs = sorted((tmp_path / "w2" / "workers").glob("worker-*.log"))
+    assert len(logs) == 2
+
+
+@pytest.mark.slow
+def test_four_searches_started_at_once(tmp_path, storage_url):
+    """The same `automl search` started 4 times at the same instant on a fresh database:
+    all start (one creates the schema and the study, the others wait for it), 0 errors."""
+    command = automl_cmd(
+        "search",
+        "--study", "at-once", "--storage", storage_url, "--trials", 8, "--epochs", 1,
+        "--resolution", 32, "--pruner", "none", "--threads", 1, "--studies-dir", tmp_path,
+    )  # fmt: skip
+    procs = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        for _ in range(4)
+    ]
+    try:
+        outputs = [p.communicate(timeout=WAIT)[0].decode() for p in procs]
+    finally:
+        stop_all(procs)
+    for p, out in zip(procs, outputs, strict=True):
+        assert p.returncode == 0, out[-2000:]
+    assert_clean(load(storage_url, "at-once"), 8, workers=4)
+
+
+@pytest.mark.slow
+def test_sigkill_one_of_two_workers(tmp_path, storage_url):
+    """Kill one worker mid-trial: the other finishes the study, the killed trial ends FAIL
+    (heartbeat) and its retry runs."""
+    epochs, trials = 6, 6
+    create(tmp_path, storage_url, "k", trials, epochs)
+    command = automl_cmd(
+        "worker", "--study", "k", "--storage", storage_url, "--threads", 1,
+        "--heartbeat-interval", 1, "--studies-dir", tmp_path,
+    )  # fmt: skip
+    logs = [tmp_path / f"w{i}.log" for i in range(2)]
+    procs = []
+    for log in logs:
+        with open(log, "wb") as out:
+            procs.append(subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT))
+    by_pid = {p.pid: p for p in procs}
+    try:
+        polling = load(storage_url, "k")
+        deadline = time.monotonic() + WAIT
+        victim = None
+        while victim is None:
+            assert time.monotonic() < deadline, "no trial to kill mid-way"
+            for t in polling.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+                pid = int(str(t.user_attrs.get("worker", ":0")).split(" ")[0].split(":")[1])
+                if pid in by_pid and 1 <= len(t.intermediate_values) <= epochs - 3:
+                    victim = t.number, by_pid[pid]
+                    break
+            time.sleep(0.05)
+        killed, proc = victim
+        proc.send_signal(signal.SIGKILL)
+        survivor = next(p for p in procs if p is not proc)
+        assert survivor.wait(timeout=WAIT) == 0, [log.read_text()[-2000:] for log in logs]
+    finally:
+        stop_all(procs)
+    study = load(storage_url, "k")
+    assert_clean(study, trials)
+    by_number = {t.number: t for t in study.trials}
+    assert by_number[killed].state == TrialState.FAIL
+    retries = [t for t in study.trials if t.system_attrs.get("failed_trial") == killed]
+    assert len(retries) == 1 and retries[0].state in FINISHED
+    assert retries[0].params == by_number[killed].params
+
+
+def test_worker_joins_with_only_study_and_storage(tmp_path):
+    """A study created by `search` in one studies folder, worked on from another (another
+    machine): the worker needs only --study and --storage."""
+    url = f"sqlite:///{tmp_path / 'a' / 'j.db'}"
+    automl.search(study="j", storage=url, trials=1, studies_dir=tmp_path / "a", **TINY)
+    r = CliRunner().invoke(
+        app,
+        ["worker", "--study", "j", "--storage", url, "--trials", "3", "--threads", "1"]
+        + ["--studies-dir", str(tmp_path / "b")],
+    )
+    assert r.exit_code == 0, r.output
+    study = load(url, "j")
+    assert_clean(study, 3)
+    assert [t.user_attrs["threads"] for t in study.trials[1:]] == [1, 1]
+    assert StudyRecord.from_study(study).trials == 1  # the search's own target is kept
+
+
+def test_worker_remaps_moved_data(tmp_path):
+    from PIL import Image
+
+    root = tmp_path / "photos"
+    for split in ("train", "test"):
+        for c, colour in (("a", (200, 10, 10)), ("b", (10, 10, 200))):
+            (root / split / c).mkdir(parents=True)
+            for i in range(6):
+                Image.new("RGB", (16, 16), tuple(v + 5 * i for v in colour)).save(
+                    root / split / c / f"{i}.png"
+                )
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    automl.search(study="m", storage=url, data=root, trials=1, studies_dir=tmp_path, **TINY)
+    moved = root.rename(tmp_path / "moved")
+    args = ["worker", "--study", "m", "--storage", url, "--trials", "2"]
+    r = CliRunner().invoke(app, [*args, "--studies-dir", str(tmp_path)])
+    assert r.exit_code == 2 and "does not exist" in r.output and "Traceback" not in r.output
+    r = CliRunner().invoke(app, [*args, "--data", str(moved), "--studies-dir", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    assert_clean(load(url, "m"), 2)
+
+
+def test_worker_errors_are_one_line(tmp_path):
+    url = f"sqlite:///{tmp_path / 'e.db'}"
+    optuna.create_study(study_name="plain", storage=url)
+    cases = [
+        (["--study", "nope", "--storage", url], "no study named 'nope'"),
+        (["--study", "plain", "--storage", url], "was not made by `automl search`"),
+        (["--study", "x", "--storage", f"sqlite:///{tmp_path / 'none.db'}"], "no study database"),
+    ]
+    for args, message in cases:
+        r = CliRunner().invoke(app, ["worker", *args, "--studies-dir", str(tmp_path)])
+        lines = [line for line in r.output.splitlines() if line.strip()]
+        assert r.exit_code == 2 and len(lines) == 1 and message in lines[0], r.output
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"workers": 0}, automl.ConfigError, "--workers must be a whole number of at least 1"),
+        ({"workers": 2, "storage": "sqlite://"}, StorageError, "is in memory"),
+    ],
+)
+def test_bad_worker_options(tmp_path, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        automl.search(study="bad", studies_dir=tmp_path, trials=1, **{**TINY, **kwargs})
+
+
+def test_missing_driver_names_what_to_install(monkeypatch):
+    with pytest.raises(StorageError, match=r"needs the Python module pg8000.*pip install pg8000"):
+        open_storage("postgresql+pg8000://u:secret@127.0.0.1:1/db")
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if not installed
+    with pytest.raises(StorageError, match=r"automl\[postgres\]") as caught:
+        open_storage("postgresql://u:secret@127.0.0.1:1/db")
+    assert "secret" not in str(caught.value)
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_every_worker(tmp_path):
+    """SIGINT to `automl search --workers 2`: exit 130, no trial left RUNNING, no worker left."""
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    command = automl_cmd(
+        "search", "--study", "c", "--storage", url, "--trials", 40, "--epochs", 8,
+        "--resolution", 32, "--pruner", "none", "--workers", 2, "--studies-dir", tmp_path,
+    )  # fmt: skip
+    parent = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + WAIT
+        while True:
+            assert parent.poll() is None, parent.communicate()[0].decode()[-2000:]
+            assert time.monotonic() < deadline, "the workers never both started a trial"
+            try:
+                running = load(url, "c").get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            except Exception:  # not created yet
+                running = []
+            if len({t.user_attrs.get("worker") for t in running} - {None}) == 2:
+                break
+            time.sleep(0.2)
+        workers = {int(t.user_attrs["worker"].split(":")[1].split(" ")[0]) for t in running}
+        parent.send_signal(signal.SIGINT)
+        out = parent.communicate(timeout=WAIT)[0].decode()
+    finally:
+        stop_all([parent])
+    assert parent.returncode == 130, out[-2000:]
+    assert "interrupted" in out and "Traceback" not in out
+    states = [t.state for t in load(url, "c").trials]
+    assert TrialState.RUNNING not in states and TrialState.FAIL in states
+    for pid in workers:
+        assert not Path(f"/proc/{pid}").exists() or _zombie(pid), f"worker {pid} left running"
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def test_workers_are_placed_round_robin_on_gpus(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 3)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert cuda_placement("auto", 4) == ["0", "1", "2", "0"]
+    assert cuda_placement("cpu", 2) == [None, None]
+    assert cuda_placement("cuda:1", 2) == [None, None]  # one named GPU: all share it
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,5")
+    assert cuda_placement("cuda", 3) == ["4", "5", "4"]
+
+
+def test_postgres_worker_survives_dropped_connections(tmp_path, postgres_server):
+    """The server ends every session of the worker's database mid-study (as a restart or an
+    idle timeout does): the worker reconnects and finishes."""
+    url = postgres_server.new_database()
+    database = url.rsplit("/", 1)[1]
+    create(tmp_path, url, "d", trials=6, epochs=3)
+    command = automl_cmd(
+        "worker", "--study", "d", "--storage", url, "--threads", 1, "--studies-dir", tmp_path
+    )
+    worker = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        dropped = 0
+        deadline = time.monotonic() + WAIT
+        while worker.poll() is None and time.monotonic() < deadline:
+            dropped += postgres_server.drop_connections(database)
+            time.sleep(0.7)
+        out = worker.communicate(timeout=WAIT)[0].decode()
+    finally:
+        stop_all([worker])
+    assert worker.returncode == 0, out[-3000:]
+    assert dropped > 0
+    study = load(url, "d")
+    assert sum(t.state in FINISHED for t in study.trials) >= 6
+
+
+def test_record_of_an_older_study_loads():
+    attrs = {  # what studies made before the record stored (no "trials")
+        "space": "scratch_cnn",
+        "space_file": None,
+        "data": "digits",
+        "test_dir": None,
+        "data_fingerprint": "f" * 64,
+        "classes": ["0", "1"],
+        "channels": 1,
+        "epochs": 2,
+        "seed": 0,
+        "split_seed": 0,
+        "val_indices": [1, 2],
+        "resolution": 32,
+        "fixed": {"resolution": 32},
+        "model_options": {},
+        "sampler": "tpe",
+        "pruner": "none",
+        "final_runs": [],  # not part of the record
+    }
+    record = StudyRecord.from_attrs(attrs)
+    assert record is not None and record.trials is None and record.epochs == 2
+    assert StudyRecord.from_attrs({"data": "digits"}) is None  # not (yet) a complete record
+    with pytest.raises(StudyError, match="was not made by `automl search`"):
+        StudyRecord.from_study(optuna.create_study())
