@@ -115,6 +115,14 @@ class Objective:
         except TrainingError as exc:  # NaN/inf loss: not a score, not a crash of the search
             trial.set_user_attr("pruned_reason", str(exc))
             raise optuna.TrialPruned(str(exc)) from exc
+        except optuna.TrialPruned:
+            raise
+        except Exception as exc:  # the trial fails (out of memory: the study goes on); say why
+            reason = (str(exc).strip().splitlines() or [""])[0][:300]
+            trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {reason}")
+            if isinstance(exc, torch.OutOfMemoryError) and torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            raise
         finally:
             trial.set_user_attr("wall_time", time.perf_counter() - start)
             trial.set_user_attr("epochs_run", len(history))

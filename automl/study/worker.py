@@ -126,6 +126,7 @@ def run_worker(
             return
         the_study.optimize(
             objective,
+            n_trials=target,  # a bound even if every trial fails (say, out of memory)
             timeout=None if deadline is None else max(0.0, deadline - time.monotonic()),
             callbacks=callbacks,
             catch=(torch.OutOfMemoryError,),

@@ -152,7 +152,7 @@ def test_four_searches_started_at_once(tmp_path, storage_url):
 def test_sigkill_one_of_two_workers(tmp_path, storage_url):
     """Kill one worker mid-trial: the other finishes the study, the killed trial ends FAIL
     (heartbeat) and its retry runs."""
-    epochs, trials = 6, 6
+    epochs, trials = 5, 4
     create(tmp_path, storage_url, "k", trials, epochs)
     command = automl_cmd(
         "worker", "--study", "k", "--storage", storage_url, "--threads", 1,
@@ -369,3 +369,20 @@ def test_record_of_an_older_study_loads():
     assert StudyRecord.from_attrs({"data": "digits"}) is None  # not (yet) a complete record
     with pytest.raises(StudyError, match="was not made by `automl search`"):
         StudyRecord.from_study(optuna.create_study())
+
+
+def test_out_of_memory_fails_the_trial_and_the_search_goes_on(tmp_path, monkeypatch):
+    """A trial that runs out of (GPU) memory ends FAIL with the reason recorded; a worker whose
+    every trial fails stops after the study's number of trials instead of looping."""
+    import torch
+
+    from automl.study import objective
+
+    def oom(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(objective, "fit", oom)
+    study = automl.search(study="oom", trials=2, studies_dir=tmp_path, **TINY)
+    assert [t.state for t in study.trials] == [TrialState.FAIL] * 2
+    for trial in study.trials:
+        assert trial.user_attrs["fail_reason"].startswith("OutOfMemoryError: CUDA out of memory")
