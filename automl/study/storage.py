@@ -143,17 +143,18 @@ def connection_lost(exc: BaseException, *, refused_too: bool = False) -> bool:
     return False
 
 
-def reconnecting(step: Callable[[], T]) -> T:
+def reconnecting(step: Callable[[], T], *, refused_too: bool = True) -> T:
     """`step()`, run again after the storage's connection is lost for a while (a restarted or
     briefly unreachable database server); RECONNECT_SECONDS without it is an error. A trial
-    that a loss interrupted is failed by the heartbeat and run again."""
+    that a loss interrupted is failed by the heartbeat and run again. `refused_too=False`
+    for a first contact: a server that refuses it is a wrong URL, said at once."""
     lost = 0.0  # seconds waited since the storage last answered
     while True:
         started = time.monotonic()
         try:
             return step()
         except Exception as exc:  # optuna may mask a failed tell with an AssertionError,
-            if not connection_lost(exc, refused_too=True):  # so judge it by its causes
+            if not connection_lost(exc, refused_too=refused_too):  # so judge it by its causes
                 raise
             if time.monotonic() - started > RECONNECT_SECONDS:
                 lost = 0.0  # it worked for a while before this loss

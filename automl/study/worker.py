@@ -159,8 +159,10 @@ def join(
 ) -> optuna.Study:
     """`automl worker`: join study `study` in `storage` and run its trials."""
     url = storage or default_storage(study, studies_dir)
-    the_study = reconnecting(lambda: load_study(study, url, heartbeat_interval=heartbeat_interval))
-    record = reconnecting(lambda: StudyRecord.from_study(the_study))
+    the_study = reconnecting(
+        lambda: load_study(study, url, heartbeat_interval=heartbeat_interval), refused_too=False
+    )
+    record = reconnecting(lambda: StudyRecord.from_study(the_study), refused_too=False)
     return run_worker(
         the_study,
         record,

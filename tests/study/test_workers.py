@@ -237,6 +237,10 @@ def test_worker_errors_are_one_line(tmp_path):
         (["--study", "nope", "--storage", url], "no study named 'nope'"),
         (["--study", "plain", "--storage", url], "was not made by `automl search`"),
         (["--study", "x", "--storage", f"sqlite:///{tmp_path / 'none.db'}"], "no study database"),
+        (  # nothing listens there: said at once, not retried as a lost connection
+            ["--study", "x", "--storage", "postgresql+psycopg://u:secret@127.0.0.1:1/x"],
+            "cannot open storage 'postgresql+psycopg://u:***@127.0.0.1:1/x'",
+        ),
     ]
     for args, message in cases:
         r = CliRunner().invoke(app, ["worker", *args, "--studies-dir", str(tmp_path)])
