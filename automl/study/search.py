@@ -19,7 +19,7 @@ from automl.spaces import Space, get_space
 from automl.study.record import StudyRecord, wait_for_record
 from automl.study.samplers import create_pruner, create_sampler
 from automl.study.storage import default_storage, open_storage, storage_for_workers
-from automl.study.worker import count_finished, run_worker
+from automl.study.worker import run_worker
 from automl.train.machine import with_threads
 from automl.train.precision import check_precision, resolve_device
 
@@ -28,8 +28,6 @@ log = logging.getLogger(__name__)
 DEFAULT_EPOCHS = 10
 DEFAULT_SEED = 0
 VAL_FRACTION = 0.2
-
-__all__ = ["count_finished", "search"]
 
 
 @dataclass(frozen=True)
