@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -21,7 +22,7 @@ import optuna
 from optuna.trial import TrialState
 
 from automl.errors import StudyError
-from automl.study.storage import fail_stale_trials, sqlite_path
+from automl.study.storage import fail_stale_trials, reconnecting, sqlite_path
 from automl.study.worker import FINISHED, count_finished
 from automl.train.machine import usable_cores
 
@@ -52,6 +53,8 @@ def worker_argv(
     threads: int,
     studies_dir: str | Path,
     heartbeat_interval: int,
+    data: str | Path | None = None,
+    test_dir: str | Path | None = None,
 ) -> list[str]:
     path = sqlite_path(storage)
     if path is not None:  # a relative file name must not depend on the workers' folder
@@ -62,6 +65,10 @@ def worker_argv(
     argv += ["--heartbeat-interval", str(heartbeat_interval)]
     if timeout is not None:
         argv += ["--timeout", str(timeout)]
+    if data is not None:  # where the data is now, if it moved since the study was made
+        argv += ["--data", str(Path(data).expanduser().resolve())]
+    if test_dir is not None:
+        argv += ["--test-dir", str(Path(test_dir).expanduser().resolve())]
     return argv
 
 
@@ -78,6 +85,8 @@ def run_workers(
     studies_dir: str | Path,
     progress: bool,
     heartbeat_interval: int,
+    data: str | Path | None = None,
+    test_dir: str | Path | None = None,
 ) -> None:
     """Start `workers` worker processes on `study` and wait for them all."""
     per_worker = threads or max(1, usable_cores() // workers)
@@ -91,17 +100,35 @@ def run_workers(
         threads=per_worker,
         studies_dir=studies_dir,
         heartbeat_interval=heartbeat_interval,
+        data=data,
+        test_dir=test_dir,
     )
     logs = Path(studies_dir) / study.study_name / "workers"
     logs.mkdir(parents=True, exist_ok=True)
     procs: list[tuple[subprocess.Popen, Path]] = []
+    with _stop_signals_interrupt():
+        _run(study, procs, argv, device, workers, logs, trials, progress)
+    reconnecting(lambda: fail_stale_trials(study))
+    died = [(i, p.returncode, log) for i, (p, log) in enumerate(procs) if p.returncode != 0]
+    if died:
+        i, code, log = died[0]
+        last = _last_line(log)
+        raise StudyError(
+            f"{len(died)} of {workers} workers failed; worker {i} exited with code {code}"
+            + (f" ({last})" if last else "")
+            + f"; its log: {log}. Rerun the same command to finish the study"
+        )
+
+
+def _run(study, procs, argv, device, workers, logs, trials, progress) -> None:
+    """Start the workers into `procs` and watch them; on any interruption, stop them all."""
     try:
         for i, gpu in enumerate(cuda_placement(device, workers)):
             env = dict(os.environ)
             if gpu is not None:
                 env["CUDA_VISIBLE_DEVICES"] = gpu
             log_path = logs / f"worker-{i}.log"
-            with open(log_path, "wb") as log_file:  # the child keeps its own handle
+            with open(log_path, "ab") as log_file:  # the child keeps its own handle
                 procs.append(
                     (
                         subprocess.Popen(
@@ -119,16 +146,25 @@ def run_workers(
     except BaseException:
         _stop(study, [p for p, _ in procs])
         raise
-    fail_stale_trials(study)
-    died = [(i, p.returncode, log) for i, (p, log) in enumerate(procs) if p.returncode != 0]
-    if died:
-        i, code, log = died[0]
-        last = _last_line(log)
-        raise StudyError(
-            f"{len(died)} of {workers} workers failed; worker {i} exited with code {code}"
-            + (f" ({last})" if last else "")
-            + f"; its log: {log}. Rerun the same command to finish the study"
-        )
+
+
+@contextlib.contextmanager
+def _stop_signals_interrupt():
+    """SIGTERM and SIGHUP (a `kill`, a closed terminal) stop the workers as Ctrl-C does,
+    instead of leaving them running with no one watching."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    before = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
 
 
 def _watch(study: optuna.Study, procs: list[subprocess.Popen], total: int, progress: bool):
@@ -142,7 +178,8 @@ def _watch(study: optuna.Study, procs: list[subprocess.Popen], total: int, progr
     with printer if printer is not None else contextlib.nullcontext():
         while True:
             alive = any(p.poll() is None for p in procs)
-            for trial in study.get_trials(deepcopy=False, states=ENDED):
+            ended = reconnecting(lambda: study.get_trials(deepcopy=False, states=ENDED))
+            for trial in ended:
                 if trial.number not in seen:
                     seen.add(trial.number)
                     if printer is not None:
@@ -155,7 +192,17 @@ def _watch(study: optuna.Study, procs: list[subprocess.Popen], total: int, progr
 def _stop(study: optuna.Study, procs: list[subprocess.Popen]) -> None:
     """SIGINT every worker (each records its running trial as failed), then SIGKILL the
     ones that have not ended in STOP_SECONDS; trials a killed worker left RUNNING are
-    failed here, so none is left behind."""
+    failed here, so none is left behind. A second Ctrl-C meanwhile does not cut it short."""
+    main = threading.current_thread() is threading.main_thread()
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+    try:
+        _stop_all(study, procs)
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, before)
+
+
+def _stop_all(study: optuna.Study, procs: list[subprocess.Popen]) -> None:
     for p in procs:
         if p.poll() is None:
             p.send_signal(signal.SIGINT)

@@ -21,7 +21,8 @@ def _grid(seed: int, grid: Mapping[str, Sequence[Any]] | None) -> optuna.sampler
 
 
 SAMPLERS = {
-    "tpe": lambda seed, grid: optuna.samplers.TPESampler(seed=seed),
+    # constant liar: trials still running elsewhere repel new ones (default only from optuna 5)
+    "tpe": lambda seed, grid: optuna.samplers.TPESampler(seed=seed, constant_liar=True),
     "random": lambda seed, grid: optuna.samplers.RandomSampler(seed=seed),
     "grid": _grid,
     # categorical dimensions fall back to random sampling, silently
@@ -52,6 +53,8 @@ def create_sampler(
                 sampler = optuna.samplers.PartialFixedSampler(dict(fixed), sampler)
         return sampler
 
+    if name == "grid":  # its order is shuffled by the seed: one order for the whole study
+        return build(seed)
     return TrialSeededSampler(build, seed)
 
 

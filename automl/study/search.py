@@ -137,6 +137,7 @@ def create_or_resume(
         created = False
     stored = None if created else StudyRecord.from_attrs(the_study.user_attrs)
     if stored is None and not created and not the_study.get_trials(deepcopy=False):
+        log.info("waiting for the process that created study %s to record it", plan.study_name)
         stored = wait_for_record(the_study)  # another process is writing it, or died doing so
     if stored is None:  # ours, made by hand, or by a run killed before its record was written
         if existing:
@@ -148,7 +149,13 @@ def create_or_resume(
     fixed = plan.record.fixed if plan.fix_given else {**stored.fixed, **plan.record.fixed}
     if stored.resolution is not None:
         fixed["resolution"] = stored.resolution
-    return the_study, stored.update(the_study, trials=plan.record.trials, fixed=fixed)
+    return the_study, stored.update(
+        the_study,
+        trials=plan.record.trials,
+        fixed=fixed,
+        sampler=plan.record.sampler,  # not frozen: a rerun may switch them
+        pruner=plan.record.pruner,
+    )
 
 
 def _with_split(plan: Plan, cache_dir: Path) -> StudyRecord:
@@ -232,6 +239,7 @@ def search(
             precision=precision,
             studies_dir=studies_dir,
             progress=progress,
+            heartbeat_interval=heartbeat_interval,
         )
     from automl.study.pool import run_workers
 
@@ -239,6 +247,8 @@ def search(
         the_study,
         plan.storage,
         workers,
+        data=data,
+        test_dir=test_dir,
         trials=trials,
         timeout=timeout,
         device=device,

@@ -135,10 +135,11 @@ T = TypeVar("T")
 def connection_lost(exc: BaseException, *, refused_too: bool = False) -> bool:
     """True when `exc` (or what caused it) says the database connection was lost."""
     signs = LOST + (REFUSED if refused_too else ())
-    while exc is not None:
-        text = str(getattr(exc, "orig", None) or exc).lower()
-        if any(sign in text for sign in signs):
-            return True
+    while exc is not None:  # only what the database driver raised counts, not a trial's error
+        if isinstance(exc, sqlalchemy.exc.DBAPIError):
+            text = str(exc.orig or exc).lower()
+            if exc.connection_invalidated or any(sign in text for sign in signs):
+                return True
         exc = exc.__cause__ or exc.__context__
     return False
 

@@ -17,7 +17,7 @@ import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from automl.data import DataSource, open_source
-from automl.errors import DataError
+from automl.errors import ConfigError, DataError
 from automl.spaces import Space, get_space
 from automl.study.objective import Objective
 from automl.study.record import StudyRecord
@@ -42,10 +42,13 @@ class Budget:
     the worker waits, and takes over a trial whose worker died (failed by the heartbeat and
     queued again) instead of leaving it."""
 
-    def __init__(self, target: int, deadline: float | None = None) -> None:
-        self.target, self.deadline = target, deadline
+    def __init__(self, target: int, deadline: float | None = None, patience: float = 60.0) -> None:
+        # patience: the longest wait for trials running elsewhere (past the heartbeat's
+        # grace period, a dead worker's trial is failed and queued again, and taken over)
+        self.target, self.deadline, self.patience = target, deadline, patience
 
     def work_left(self, study: optuna.Study) -> bool:
+        give_up = time.monotonic() + self.patience
         while True:
             fail_stale_trials(study)
             trials = study.get_trials(deepcopy=False)
@@ -56,8 +59,9 @@ class Budget:
                 return False
             if waiting or finished + running < self.target:
                 return True
-            if self.deadline is not None and time.monotonic() > self.deadline:
-                return False
+            now = time.monotonic()
+            if now > give_up or (self.deadline is not None and now > self.deadline):
+                return False  # the others finish their trials; no need to wait for them
             time.sleep(POLL_SECONDS)
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
@@ -79,6 +83,7 @@ def run_worker(
     precision: str = "auto",
     studies_dir: str | Path = "studies",
     progress: bool = False,
+    heartbeat_interval: int = 10,
 ) -> optuna.Study:
     """Run trials of `the_study` until it has `trials` finished ones (default: the number
     its last `search` asked for). `space`/`source` are reused when the caller has them."""
@@ -97,7 +102,8 @@ def run_worker(
     the_study.sampler = create_sampler(record.sampler, record.seed, space.grid, record.fixed)
     the_study.pruner = create_pruner(record.pruner, record.epochs)
     deadline = None if timeout is None else time.monotonic() + timeout
-    budget = Budget(target, deadline)
+    # Wait for others' trials long enough for a dead worker's one to go stale (2 heartbeats).
+    budget = Budget(target, deadline, patience=3 * heartbeat_interval + 10)
     log.info(
         "training in %s on %s, %d threads: %s",
         amp.name,
@@ -158,6 +164,8 @@ def join(
     progress: bool = False,
 ) -> optuna.Study:
     """`automl worker`: join study `study` in `storage` and run its trials."""
+    if heartbeat_interval < 1:
+        raise ConfigError(f"--heartbeat-interval must be at least 1 s, got {heartbeat_interval}")
     url = storage or default_storage(study, studies_dir)
     the_study = reconnecting(
         lambda: load_study(study, url, heartbeat_interval=heartbeat_interval), refused_too=False
@@ -174,6 +182,7 @@ def join(
         precision=precision,
         studies_dir=studies_dir,
         progress=progress,
+        heartbeat_interval=heartbeat_interval,
     )
 
 

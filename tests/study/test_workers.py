@@ -390,3 +390,27 @@ def test_out_of_memory_fails_the_trial_and_the_search_goes_on(tmp_path, monkeypa
     assert [t.state for t in study.trials] == [TrialState.FAIL] * 2
     for trial in study.trials:
         assert trial.user_attrs["fail_reason"].startswith("OutOfMemoryError: CUDA out of memory")
+
+
+def test_grid_visits_every_point_once():
+    """The grid's order is shuffled by the seed once for the study (not per trial)."""
+    study = optuna.create_study(sampler=create_sampler("grid", 3, {"a": [1, 2, 3], "b": [4, 5, 6]}))
+    study.optimize(lambda t: t.suggest_categorical("a", [1, 2, 3]) * 10
+                   + t.suggest_categorical("b", [4, 5, 6]), n_trials=20)  # fmt: skip
+    assert len(study.trials) == 9 and len(set(param_sets(study))) == 9
+
+
+def test_a_rerun_may_switch_sampler_and_pruner(tmp_path):
+    automl.search(study="sw", trials=1, studies_dir=tmp_path, **TINY)
+    study = automl.search(
+        study="sw", trials=2, studies_dir=tmp_path, sampler="random", pruner="median"
+    )
+    record = StudyRecord.from_study(study)
+    assert (record.sampler, record.pruner, record.trials) == ("random", "median", 2)
+
+
+def test_worker_needs_a_heartbeat(tmp_path):
+    r = CliRunner().invoke(
+        app, ["worker", "--study", "x", "--heartbeat-interval", "0", "--studies-dir", str(tmp_path)]
+    )
+    assert r.exit_code == 2 and "--heartbeat-interval must be at least 1 s, got 0" in r.output
