@@ -167,3 +167,24 @@ def test_pin_and_weight_errors(tmp_path, args, message):
     r = run("search", "--studies-dir", tmp_path, "--trials", "1", "--epochs", "1", *args)
     assert r.exit_code == 2, r.output
     assert message in r.output and "Traceback" not in r.output
+
+
+def test_new_options_have_help_text():
+    def words(r) -> str:  # the help text with rich's box and line wrapping taken out
+        return " ".join(r.output.replace("│", " ").split())
+
+    r = run("search", "--help")
+    assert r.exit_code == 0
+    for text in ("--workers", "--threads", "--precision", "Worker processes on the study"):
+        assert text in words(r)
+    r = run("worker", "--help")
+    assert r.exit_code == 0 and "Join a study made by `automl search`" in words(r)
+    for option in ("--study", "--storage", "--data", "--trials", "--heartbeat-interval"):
+        assert option in words(r)
+
+
+def test_bad_workers_is_one_line(tmp_path):
+    r = run("search", "--workers", "0", "--studies-dir", tmp_path)
+    lines = [line for line in r.output.splitlines() if line.strip()]
+    assert r.exit_code == 2 and len(lines) == 1, r.output
+    assert "--workers must be a whole number of at least 1, got 0" in lines[0]
