@@ -13,6 +13,7 @@ import logging
 
 from torch import nn
 
+from automl.train import measure
 from automl.train.precision import Precision
 
 log = logging.getLogger(__name__)
@@ -37,9 +38,9 @@ def channels_last_pays(
     key = architecture_key(model, shape, precision, train)
     seconds = cache.get(key)
     if not (isinstance(seconds, dict) and {"contiguous", "channels_last"} <= seconds.keys()):
-        from automl.train.measure import measure_memory_format
-
-        seconds = measure_memory_format(model, shape, precision.device, precision.dtype, train)
+        seconds = measure.measure_memory_format(
+            model, shape, precision.device, precision.dtype, train
+        )
         cache.put(key, seconds)
         log.debug(
             "memory format for %s: contiguous %.1f ms, channels_last %.1f ms",
@@ -47,6 +48,4 @@ def channels_last_pays(
             seconds["contiguous"] * 1e3,
             seconds["channels_last"] * 1e3,
         )
-    from automl.train.measure import MARGIN
-
-    return seconds["channels_last"] <= MARGIN * seconds["contiguous"]
+    return seconds["channels_last"] <= measure.MARGIN * seconds["contiguous"]

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from automl.errors import ConfigError
-from automl.train import machine
+from automl.train import machine, measure
 
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 log = logging.getLogger(__name__)
@@ -91,15 +91,11 @@ def _cpu_auto(device: torch.device, cache_dir: Path | None) -> tuple[str, str]:
     cache = machine.measurement_cache(cache_dir, device)
     seconds = cache.get("bf16_step")
     if not _valid_timing(seconds, ("fp32", "bf16")):
-        from automl.train.measure import measure_bf16
-
-        seconds = measure_bf16(device)
+        seconds = measure.measure_bf16(device)
         cache.put("bf16_step", seconds)
-    from automl.train.measure import MARGIN
-
     fp32_ms, bf16_ms = seconds["fp32"] * 1e3, seconds["bf16"] * 1e3
     measured = f"one conv step {bf16_ms:.1f} ms in bf16 vs {fp32_ms:.1f} ms in fp32"
-    if seconds["bf16"] <= MARGIN * seconds["fp32"]:
+    if seconds["bf16"] <= measure.MARGIN * seconds["fp32"]:
         return "bf16", f"native bf16 on this CPU, measured faster: {measured}"
     return "fp32", f"native bf16 on this CPU but not faster: {measured}"
 
