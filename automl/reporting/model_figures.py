@@ -174,7 +174,8 @@ def activation_maps(loaded: LoadedModel, image: torch.Tensor, label: str):
 
 class _Guided(torch.autograd.Function):
     """y = act(x); backward passes only positive gradients through positive local slopes
-    (exactly guided back-propagation for ReLU)."""
+    (exactly guided back-propagation for ReLU). ReLU6 counts as ReLU: its cap would give the
+    most active units, saturated at 6, no gradient at all (efficientnet_lite, mobilenet)."""
 
     @staticmethod
     def forward(ctx, x, act):
@@ -182,6 +183,8 @@ class _Guided(torch.autograd.Function):
             xd = x.detach().requires_grad_(True)
             y = act(xd.clone())  # the clone lets in-place activations (ReLU(inplace=True)) run
             (slope,) = torch.autograd.grad(y.sum(), xd)
+        if type(act).__name__ == "ReLU6":
+            slope = (x > 0).to(slope.dtype)
         ctx.save_for_backward(slope)
         return y.detach()
 
