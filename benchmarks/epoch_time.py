@@ -71,13 +71,19 @@ def plain_loader(folder: Path, res: int, shuffle: bool) -> DataLoader:
     )
 
 
+def held_out(data: Path) -> Path:
+    """The held-out folder of an ImageFolder root: val/ (hymenoptera's), else test/."""
+    return data / "val" if (data / "val").is_dir() else data / "test"
+
+
 def run_plain(data: Path, res: int, epochs: int) -> dict:
     """The loop users hand-write today: ImageFolder + PIL transforms every epoch, fp32, Adam."""
     torch.manual_seed(SEED)
-    model = create_model(MODEL, num_classes=2, in_chans=3, resolution=res)
+    train = plain_loader(data / "train", res, shuffle=True)
+    classes = len(train.dataset.classes)
+    model = create_model(MODEL, num_classes=classes, in_chans=3, resolution=res)
     optimizer = torch.optim.Adam(model.parameters(), lr=LR)
     criterion = nn.CrossEntropyLoss()
-    train = plain_loader(data / "train", res, shuffle=True)
     seconds = []
     for _ in range(epochs):
         model.train()
@@ -91,7 +97,7 @@ def run_plain(data: Path, res: int, epochs: int) -> dict:
     model.eval()
     correct = seen = 0
     with torch.no_grad():
-        for x, y in plain_loader(data / "val", res, shuffle=False):
+        for x, y in plain_loader(held_out(data), res, shuffle=False):
             correct += (model(x).argmax(1) == y).sum().item()
             seen += len(y)
     return {"epoch_seconds": seconds, "val_acc": correct / seen}
@@ -99,7 +105,7 @@ def run_plain(data: Path, res: int, epochs: int) -> dict:
 
 def run_automl(data: Path, res: int, epochs: int, cache_dir: Path) -> dict:
     """automl's own path: decode-once cache, then fit() as `--precision auto` decides."""
-    source = open_source(data, data / "val")
+    source = open_source(data, held_out(data))
     start = time.perf_counter()
     pool = source.train_pool(res, cache_dir)
     cache_build = time.perf_counter() - start
@@ -115,7 +121,7 @@ def run_automl(data: Path, res: int, epochs: int, cache_dir: Path) -> dict:
         cfg,
         (pool.images, pool.labels),
         None,
-        num_classes=2,
+        num_classes=len(source.classes),
         epochs=epochs,
         precision=precision,
         seed=SEED,
@@ -147,7 +153,9 @@ def run_bare(pool, res: int, epochs: int, precision: str, channels_last: bool) -
     """Forward, backward and Adam only, on batches already in memory: the limit."""
     torch.manual_seed(SEED)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    model = create_model(MODEL, num_classes=2, in_chans=3, resolution=res).to(memory_format=fmt)
+    classes = int(pool.labels.max()) + 1
+    model = create_model(MODEL, num_classes=classes, in_chans=3, resolution=res)
+    model = model.to(memory_format=fmt)
     optimizer = torch.optim.Adam(model.parameters(), lr=LR)
     criterion = nn.CrossEntropyLoss()
     x = pool.images.float().div(255)

@@ -65,6 +65,7 @@ def _folder(tmp_path, classes=("a", "b"), split="train"):
     [
         ("missing_root", "does not exist; pass --data DIR"),
         ("no_classes", "no class folders in"),
+        ("one_class", "holds one class \\(a\\); a classifier needs at least 2 classes"),
         ("no_heldout", "held-out folder .* does not exist; pass --test-dir"),
         ("classes_differ", "held-out classes in .* differ from training classes"),
         ("unknown_space", "unknown space 'nope'; choose one of: .*scratch_cnn"),
@@ -82,6 +83,10 @@ def test_search_errors_are_one_line(tmp_path, case, message):
         args += ["--data", tmp_path / "nowhere"]
     elif case == "no_classes":
         (tmp_path / "train").mkdir()
+        args += ["--data", tmp_path]
+    elif case == "one_class":
+        _folder(tmp_path, ("a",))
+        _folder(tmp_path, ("a",), "test")
         args += ["--data", tmp_path]
     elif case == "no_heldout":
         args += ["--data", _folder(tmp_path)]
@@ -159,7 +164,7 @@ def test_finetune_flow_with_pins(tmp_path, digit_png):
         (["--weights", "w.pt"], "has no pretrained backbone; drop --weights"),
         (
             ["--space", "finetune", "--fix", "backbone=resnet50", "--fix", "freeze=head"],
-            "no local ImageNet weights for resnet50",
+            "no ImageNet weights for resnet50",
         ),
     ],
 )

@@ -126,6 +126,11 @@ class FolderSource(DataSource):
         classes = list_classes(train)
         if not classes:
             raise DataError(f"no class folders in {train}; expected {train}/<class>/*.jpg")
+        if len(classes) == 1:
+            raise DataError(
+                f"{train} holds one class ({classes[0]}); a classifier needs at least 2 "
+                f"classes: add a folder per class, {train}/<class>/*.jpg"
+            )
         files = [list_files(train / c) for c in classes]
         for name, group in zip(classes, files, strict=True):
             if not group:
