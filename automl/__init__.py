@@ -3,6 +3,7 @@
     import automl
     study = automl.search("scratch_cnn", trials=12, epochs=4, study="demo")
     result = automl.finalize("demo")
+    automl.export("demo")  # studies/demo/final/model.onnx, runs without automl
     page = automl.report("demo")  # studies/demo/report/index.html
 
 Names load on first use, so `automl --help` and small scripts don't pay for torch's import.
@@ -21,6 +22,7 @@ _EXPORTS = {
         "AutoMLError",
         "ConfigError",
         "DataError",
+        "ModelCodeError",
         "ModelFileError",
         "ReportError",
         "SpaceError",
@@ -32,6 +34,7 @@ _EXPORTS = {
     "automl.study.finalize": ["FinalResult", "finalize"],
     "automl.models": ["create_model", "list_models", "register_model"],
     "automl.inference": ["load_model", "predict"],
+    "automl.exporting": ["export"],
     "automl.spaces": ["get_space", "list_spaces", "register_space"],
     "automl.reporting": ["report"],
     "automl.study.listing": ["list_studies"],
@@ -39,11 +42,11 @@ _EXPORTS = {
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = [  # kept literal for linters and IDEs; tests check it against _EXPORTS
-    "AutoMLError", "ConfigError", "DataConfig", "DataError", "FinalResult", "ModelFileError",
-    "OptimConfig", "ReportError", "SpaceError", "StorageError", "StudyError", "TrainingError",
-    "TrialConfig", "WeightsError", "create_model", "finalize", "get_space", "list_models",
-    "list_spaces", "list_studies", "load_model", "predict", "register_model", "register_space",
-    "report", "search",
+    "AutoMLError", "ConfigError", "DataConfig", "DataError", "FinalResult", "ModelCodeError",
+    "ModelFileError", "OptimConfig", "ReportError", "SpaceError", "StorageError", "StudyError",
+    "TrainingError", "TrialConfig", "WeightsError", "create_model", "export", "finalize",
+    "get_space", "list_models", "list_spaces", "list_studies", "load_model", "predict",
+    "register_model", "register_space", "report", "search",
 ]  # fmt: skip
 
 
@@ -65,6 +68,7 @@ if TYPE_CHECKING:
         AutoMLError,
         ConfigError,
         DataError,
+        ModelCodeError,
         ModelFileError,
         ReportError,
         SpaceError,
@@ -73,6 +77,7 @@ if TYPE_CHECKING:
         TrainingError,
         WeightsError,
     )
+    from automl.exporting import export
     from automl.inference import load_model, predict
     from automl.models import create_model, list_models, register_model
     from automl.reporting import report

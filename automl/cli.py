@@ -44,6 +44,13 @@ Precision = Annotated[
 Timeout = Annotated[
     float | None, typer.Option(help="Stop starting trials after this many seconds.")
 ]
+Offline = Annotated[
+    bool,
+    typer.Option(
+        help="Never download pretrained weights (HF_HUB_OFFLINE=1 does the same); "
+        "backbones without local weights are left out."
+    ),
+]
 Threads = Annotated[
     int | None,
     typer.Option(help="torch intra-op threads (default: OMP_NUM_THREADS, else every usable core)."),
@@ -161,6 +168,7 @@ def search(
     pretrained: Annotated[
         bool, typer.Option(help="--no-pretrained trains the space's backbone from scratch.")
     ] = True,
+    offline: Offline = False,
     threads: Threads = None,
     workers: Annotated[
         int,
@@ -195,6 +203,7 @@ def search(
         progress=True,
         threads=threads,
         workers=workers,
+        offline=offline,
     )
     _print_best(result, storage, studies_dir)
 
@@ -230,6 +239,7 @@ def worker(
     device: Device = "auto",
     precision: Precision = "auto",
     threads: Threads = None,
+    offline: Offline = False,
     heartbeat_interval: Annotated[
         int,
         typer.Option(
@@ -254,6 +264,7 @@ def worker(
         threads=threads,
         heartbeat_interval=heartbeat_interval,
         progress=True,
+        offline=offline,
     )
     _print_best(result, storage, studies_dir)
 
@@ -294,20 +305,60 @@ def finalize(
     out.print(f"wrote {result.model_path} and {result.metrics_path}", highlight=False)
 
 
+SpaceFile = Annotated[
+    Path | None,
+    typer.Option(help="Your space file that defines the model, if it moved since finalize."),
+]
+
+
 @app.command()
 @friendly_errors
 def predict(
     images: Annotated[list[Path], typer.Argument(help="Image files to classify.")],
-    model: Annotated[Path, typer.Option(help="A model.pt written by `automl finalize`.")],
+    model: Annotated[
+        Path,
+        typer.Option(
+            help="model.pt from `automl finalize`, or a .pt2 / .onnx from `automl export`."
+        ),
+    ],
     top_k: Annotated[int, typer.Option(min=1, help="Labels to show per image.")] = 3,
     device: Device = "auto",
+    space_file: SpaceFile = None,
 ):
     """Top-k labels with probabilities for each image."""
     from automl.inference import predict as run_predict
 
-    for p in run_predict(model, images, top_k=top_k, device=device):
+    for p in run_predict(model, images, top_k=top_k, device=device, space_file=space_file):
         labels = ", ".join(f"{name} {prob:.3f}" for name, prob in p.top)
         out.print(f"{p.image}: {labels}", highlight=False)
+
+
+@app.command()
+@friendly_errors
+def export(
+    study: Annotated[str, typer.Option(help="Name of a finalized study.")],
+    format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="onnx (any ONNX runtime; needs automl[export]) | pt2 (torch.export, torch only).",
+        ),
+    ] = "onnx",
+    out_path: Annotated[
+        Path | None,
+        typer.Option("--out", help="File to write (default: model.<format> beside model.pt)."),
+    ] = None,
+    space_file: SpaceFile = None,
+    studies_dir: StudiesDir = Path("studies"),
+):
+    """Write the finalized model as one file that runs without automl: uint8 RGB in,
+    probabilities out, class names in its metadata."""
+    from automl.exporting import export as run_export
+
+    path = run_export(
+        study, format=format, out=out_path, studies_dir=studies_dir, space_file=space_file
+    )
+    out.print(f"wrote {path}", highlight=False)
 
 
 @app.command()

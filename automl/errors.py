@@ -31,12 +31,16 @@ class ModelFileError(AutoMLError):
     """A model file is missing or was not written by automl."""
 
 
+class ModelCodeError(ModelFileError):
+    """A model file needs the code of a user's space file that is missing or has changed."""
+
+
 class TrainingError(AutoMLError):
     """Training cannot go on (e.g. the loss became NaN or infinite)."""
 
 
 class WeightsError(AutoMLError):
-    """Pretrained weights were asked for but are not on this machine (nothing is downloaded)."""
+    """Pretrained weights were asked for but are neither on this machine nor downloadable."""
 
 
 class ReportError(AutoMLError):

@@ -1,8 +1,15 @@
-"""Behind `automl predict`: load a finalized model.pt, give top-k labels for image files."""
+"""Behind `automl predict`: load a model file, give top-k labels for image files.
+
+A model.pt (written by `automl finalize`) holds the weights and how to rebuild the network:
+the registry name of a built-in model, or, for a model that a user's space file registers,
+that file's path and hash, imported on load (`space_file=` points at it when it moved). A
+standalone export (model.pt2 beside it, or `automl export`'s .onnx) needs no automl code.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,9 +19,13 @@ from torch import nn
 
 from automl.config import config_from_dict
 from automl.data.decode import decode_file, resize_square
-from automl.errors import AutoMLError, DataError, ModelFileError
-from automl.models import create_model
+from automl.errors import AutoMLError, DataError, ModelCodeError, ModelFileError
+from automl.exporting.formats import RUNNERS, ExportedModel, load_exported
+from automl.io import file_sha256
+from automl.models import create_model, is_builtin_model, list_models
 from automl.train.precision import resolve_device
+
+log = logging.getLogger(__name__)
 
 MODEL_FORMAT = "automl-model/1"
 
@@ -28,11 +39,17 @@ class LoadedModel:
     mean: torch.Tensor  # (1, C, 1, 1)
     std: torch.Tensor
     device: torch.device
+    info: dict = dataclasses.field(default_factory=dict)  # study, trial
 
     def preprocess(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 (N, C, R, R) -> normalised float on the model's device."""
         x = images.to(self.device, torch.float32) / 255.0
         return ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
+
+    @torch.no_grad()
+    def probabilities(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 (N, C, R, R) -> class probabilities (N, classes) on the CPU."""
+        return self.model(self.preprocess(images)).float().softmax(1).cpu()
 
 
 @dataclass(frozen=True)
@@ -41,7 +58,59 @@ class Prediction:
     top: list[tuple[str, float]]  # (class, probability), most likely first
 
 
-def load_model(path: str | Path, device: str | torch.device = "auto") -> LoadedModel:
+def model_code(arch: str, space_file: str | None) -> dict:
+    """What model.pt records about the code that rebuilds its network: nothing for a built-in
+    model, else the user's space file that registers it, and its hash."""
+    if is_builtin_model(arch) or space_file is None:
+        return {}
+    return {"space_file": space_file, "space_file_sha256": file_sha256(Path(space_file))}
+
+
+def _import_model_code(blob: dict, path: Path, space_file: str | Path | None) -> None:
+    """Register the model of a user's space file, named by the file or by `space_file`."""
+    arch = blob["config"]["model"]["arch"]
+    if arch in list_models():
+        return
+    from automl.spaces import list_spaces, load_space_file
+
+    list_spaces()  # the bundled spaces may register models too
+    if arch in list_models():
+        return
+    recorded = blob.get("space_file")
+    where = Path(space_file).expanduser() if space_file else None
+    if where is None:
+        if recorded is None:
+            raise ModelCodeError(
+                f"{path} holds model {arch!r}, which no code here registers; "
+                "pass --space-file PATH of the space file that defines it"
+            )
+        where = Path(recorded)
+        if not where.is_file():
+            raise ModelCodeError(
+                f"{path} holds model {arch!r} from space file {recorded}, which is not there "
+                "any more; pass --space-file PATH where it is now"
+            )
+        if file_sha256(where) != blob.get("space_file_sha256"):
+            raise ModelCodeError(
+                f"{path} holds model {arch!r} from space file {recorded}, which changed since "
+                "the model was saved; pass --space-file PATH of the version that made it "
+                "(or of this one, to try it)"
+            )
+    elif not where.is_file():
+        raise ModelCodeError(f"space file {where} does not exist; pass --space-file PATH")
+    load_space_file(where)
+    if arch not in list_models():
+        raise ModelCodeError(
+            f"space file {where} does not register model {arch!r} that {path} holds; "
+            "pass --space-file PATH of the file that does"
+        )
+
+
+def load_model(
+    path: str | Path, device: str | torch.device = "auto", space_file: str | Path | None = None
+) -> LoadedModel:
+    """Rebuild the network a model.pt holds; `space_file` points at the user's space file that
+    defines its model when it moved (built-in models need none)."""
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"model file {path} does not exist; run `automl finalize` first")
@@ -53,6 +122,7 @@ def load_model(path: str | Path, device: str | torch.device = "auto") -> LoadedM
         raise ModelFileError(f"{path} is not an automl model file (expected format {MODEL_FORMAT})")
     device = resolve_device(device) if isinstance(device, str) else device
     try:
+        _import_model_code(blob, path, space_file)
         cfg = config_from_dict(blob["config"])
         if "pretrained" in {
             f.name for f in dataclasses.fields(cfg.model)
@@ -65,6 +135,8 @@ def load_model(path: str | Path, device: str | torch.device = "auto") -> LoadedM
             resolution=blob["resolution"],
         )
         model.load_state_dict(blob["state_dict"])
+    except ModelCodeError:
+        raise
     except (AutoMLError, KeyError, TypeError, RuntimeError) as exc:
         raise ModelFileError(f"{path} holds a model automl cannot rebuild: {exc}") from None
     model.to(device, memory_format=torch.channels_last).eval()
@@ -77,7 +149,28 @@ def load_model(path: str | Path, device: str | torch.device = "auto") -> LoadedM
         torch.tensor(blob["mean"], device=device).view(shape),
         torch.tensor(blob["std"], device=device).view(shape),
         device,
+        {"study": blob.get("study"), "trial": blob.get("trial")},
     )
+
+
+def open_model(
+    path: str | Path, device: str = "auto", space_file: str | Path | None = None
+) -> LoadedModel | ExportedModel:
+    """A model.pt, or an exported .onnx / .pt2. A model.pt whose space file is missing falls
+    back to the standalone model.pt2 that `automl finalize` wrote beside it."""
+    path = Path(path)
+    if path.is_dir() and (path / "model.pt").is_file():  # the finalize folder
+        path = path / "model.pt"
+    if path.suffix in RUNNERS:
+        return load_exported(path)
+    try:
+        return load_model(path, device, space_file)
+    except ModelCodeError as exc:
+        standalone = path.with_suffix(".pt2")
+        if not standalone.is_file():
+            raise
+        log.warning("%s; using the standalone %s beside it", exc, standalone.name)
+        return load_exported(standalone)
 
 
 def read_image(path: str | Path, resolution: int, in_chans: int) -> torch.Tensor:
@@ -94,16 +187,21 @@ def read_image(path: str | Path, resolution: int, in_chans: int) -> torch.Tensor
     return img
 
 
-@torch.no_grad()
 def predict(
-    model: str | Path | LoadedModel,
+    model: str | Path | LoadedModel | ExportedModel,
     images: Sequence[str | Path],
     top_k: int = 3,
     device: str = "auto",
+    space_file: str | Path | None = None,
 ) -> list[Prediction]:
-    loaded = model if isinstance(model, LoadedModel) else load_model(model, device)
+    """Top-k (class, probability) for each image file, with a model.pt, .pt2 or .onnx."""
+    loaded = (
+        model
+        if isinstance(model, LoadedModel | ExportedModel)
+        else open_model(model, device, space_file)
+    )
     batch = torch.stack([read_image(p, loaded.resolution, loaded.in_chans) for p in images])
-    probs = loaded.model(loaded.preprocess(batch)).float().softmax(1).cpu()
+    probs = loaded.probabilities(batch)
     k = max(1, min(top_k, len(loaded.classes)))
     values, indices = probs.topk(k, dim=1)
     return [

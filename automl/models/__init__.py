@@ -49,5 +49,10 @@ def model_config_class(name: str) -> type:
     return _MODELS.get(name).config_class
 
 
+def is_builtin_model(name: str) -> bool:
+    """Registered by automl or its bundled spaces (not by a user's space file)."""
+    return _MODELS.get(name).build.__module__.split(".")[0] in ("automl", "search_spaces")
+
+
 # Importing the building blocks registers them.
 from automl.models import finetune, resnet, scratch_cnn  # noqa: E402,F401

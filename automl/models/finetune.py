@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import ClassVar
 
 import torch
@@ -39,8 +38,8 @@ class FinetuneConfig:
         if not self.pretrained:
             return None
         weights = _weights(self.backbone, self.weights)
-        if weights.mean is not None:
-            mean, std = weights.mean, weights.mean  # efficientnet-lite: mean = std = 0.5
+        if weights.mean is not None and weights.std is not None:
+            mean, std = weights.mean, weights.std
         else:
             import timm
 
@@ -59,9 +58,8 @@ class FinetuneConfig:
         return _weights(self.backbone, self.weights).tag if self.pretrained else "scratch"
 
 
-@lru_cache(maxsize=8)
 def _weights(backbone: str, file: str | None) -> Weights:
-    return resolve_weights(backbone, file)
+    return resolve_weights(backbone, file)  # local only: a study fetched them beforehand
 
 
 class FinetuneNet(nn.Module):

@@ -3,10 +3,15 @@
 `get_space("scratch_cnn")` finds a built-in space (modules in the `search_spaces` package);
 `get_space("path/to/my_space.py")` imports the user's own file, which either defines
 `space(trial)` or registers exactly one space with `@register_space`.
+
+A space whose model fine-tunes a pretrained backbone names the categorical param that picks
+it (`backbone_param`, `BACKBONE_PARAM` in a file): a study leaves out the choices that have no
+weights here, and `with_choices` narrows the param to what is left.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
 import importlib.util
@@ -34,10 +39,16 @@ class Space:
     grid: Mapping[str, Sequence[Any]] | None = None  # values for --sampler grid, when it has one
     file: str | None = None  # the user's file, for spaces that do not ship with automl
     description: str = field(default="", compare=False)
+    backbone_param: str | None = None  # categorical param naming a pretrained backbone
+    choices: Mapping[str, Sequence[Any]] = field(default_factory=dict)  # narrowed categoricals
+
+    def with_choices(self, choices: Mapping[str, Sequence[Any]]) -> Space:
+        """This space with the categoricals in `choices` narrowed to the values given."""
+        return dataclasses.replace(self, choices={k: list(v) for k, v in choices.items()})
 
     def __call__(self, trial: optuna.trial.BaseTrial) -> TrialConfig:
         try:
-            cfg = self.fn(trial)
+            cfg = self.fn(_Narrowed(trial, self.choices) if self.choices else trial)
         except (AutoMLError, optuna.TrialPruned, optuna.exceptions.OptunaError):
             raise
         except Exception as exc:  # a bug in the user's space: say where it came from
@@ -83,14 +94,35 @@ class Space:
             return self(optuna.trial.FixedTrial(dict(params)))
 
 
+class _Narrowed:
+    """A trial whose `suggest_categorical` offers only the narrowed choices of some params."""
+
+    def __init__(self, trial: optuna.trial.BaseTrial, choices: Mapping[str, Sequence[Any]]):
+        self._trial, self._choices = trial, choices
+
+    def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
+        narrowed = [c for c in choices if c in self._choices.get(name, choices)]
+        return self._trial.suggest_categorical(name, narrowed or list(choices))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._trial, name)
+
+
 _SPACES: Registry[Space] = Registry("search space")
 
 
-def register_space(name: str, grid: Mapping[str, Sequence[Any]] | None = None):
-    """Decorator: `@register_space("my_space")` over `def my_space(trial) -> TrialConfig`."""
+def register_space(
+    name: str,
+    grid: Mapping[str, Sequence[Any]] | None = None,
+    backbone_param: str | None = None,
+):
+    """Decorator: `@register_space("my_space")` over `def my_space(trial) -> TrialConfig`.
+    `grid`: values for --sampler grid; `backbone_param`: the categorical param that names a
+    pretrained backbone (its choices without weights are left out of a study)."""
 
     def decorator(fn: SpaceFn) -> SpaceFn:
-        _SPACES.register(name)(Space(name, fn, grid, description=(fn.__doc__ or "").strip()))
+        description = (fn.__doc__ or "").strip()
+        _SPACES.register(name)(Space(name, fn, grid, None, description, backbone_param))
         return fn
 
     return decorator
@@ -147,10 +179,10 @@ def _load_space_file(path: Path, mtime_ns: int) -> Space:
         ) from exc
     new = sorted(set(_SPACES.names()) - before)
     if callable(getattr(module, "space", None)):
-        return Space(path.stem, module.space, getattr(module, "GRID", None), file=str(path))
+        grid, backbone = getattr(module, "GRID", None), getattr(module, "BACKBONE_PARAM", None)
+        return Space(path.stem, module.space, grid, str(path), backbone_param=backbone)
     if len(new) == 1:
-        entry = _SPACES.get(new[0])
-        return Space(entry.name, entry.fn, entry.grid, file=str(path))
+        return dataclasses.replace(_SPACES.get(new[0]), file=str(path))
     raise SpaceError(
         f"space file {path} defines no `space(trial)` function"
         + (f" and registers {len(new)} spaces ({', '.join(new)})" if new else "")

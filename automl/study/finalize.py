@@ -14,11 +14,10 @@ from torch import nn
 from automl.config import config_to_dict, with_model_options
 from automl.data import Batches, open_source
 from automl.errors import DataError, StudyError
-from automl.inference import MODEL_FORMAT
+from automl.inference import MODEL_FORMAT, load_model, model_code
 from automl.io import save_torch, write_json
 from automl.metrics import classification_metrics
 from automl.reporting.artifacts import upload_final
-from automl.spaces import get_space
 from automl.study.record import StudyRecord
 from automl.study.storage import default_storage, load_study
 from automl.train.engine import evaluate
@@ -85,7 +84,7 @@ def finalize(
     if not the_study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         raise StudyError(f"study {study!r} has no completed trial yet; run `automl search` first")
     best = the_study.best_trial
-    space = get_space(record.space_file or record.space)
+    space = record.load_space()
     cfg = with_model_options(space.rebuild(best.params), record.model_options)
     cache_dir = Path(studies_dir) / "cache"
     amp = resolve_precision(precision, resolve_device(device), cache_dir)
@@ -129,7 +128,7 @@ def finalize(
     metrics = classification_metrics(
         test.labels.tolist(), scored.predictions.tolist(), source.classes
     )
-    record = {
+    entry = {
         "run": len(runs) + 1,
         "forced": bool(runs or started),
         "trial": best.number,
@@ -163,13 +162,32 @@ def finalize(
             "std": list(trained.std),
             "study": study,
             "trial": best.number,
+            **model_code(cfg.model.arch, record.space_file),
         },
     )
-    metrics_path = write_json(out / "metrics.json", {**record, "previous_runs": runs})
+    _write_standalone(model_path)
+    metrics_path = write_json(out / "metrics.json", {**entry, "previous_runs": runs})
     the_study.set_user_attr(
-        "final_runs", [*runs, {k: v for k, v in record.items() if k != "history"}]
+        "final_runs", [*runs, {k: v for k, v in entry.items() if k != "history"}]
     )
     upload_final(the_study, metrics_path, metrics, studies_dir)  # for optuna-dashboard
     return FinalResult(
-        study, best.number, record["run"], record["forced"], metrics, model_path, metrics_path
+        study, best.number, entry["run"], entry["forced"], metrics, model_path, metrics_path
     )
+
+
+def _write_standalone(model_path: Path) -> None:
+    """model.pt2 beside model.pt: prediction without automl's code (torch alone). Rebuilding
+    from model.pt first also proves that file loads."""
+    from automl.exporting import write_standalone
+
+    loaded = load_model(model_path, "cpu")
+    try:
+        write_standalone(loaded, model_path.with_suffix(".pt2"), "pt2")
+    except Exception as exc:  # the model is saved; a graph torch.export cannot trace is a note
+        log.warning(
+            "could not write the standalone %s (%s: %s); model.pt is saved",
+            model_path.with_suffix(".pt2"),
+            type(exc).__name__,
+            str(exc).strip().splitlines()[0] if str(exc).strip() else "",
+        )

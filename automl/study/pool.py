@@ -55,6 +55,7 @@ def worker_argv(
     heartbeat_interval: int,
     data: str | Path | None = None,
     test_dir: str | Path | None = None,
+    offline: bool = False,
 ) -> list[str]:
     path = sqlite_path(storage)
     if path is not None:  # a relative file name must not depend on the workers' folder
@@ -65,6 +66,8 @@ def worker_argv(
     argv += ["--heartbeat-interval", str(heartbeat_interval)]
     if timeout is not None:
         argv += ["--timeout", str(timeout)]
+    if offline:
+        argv += ["--offline"]
     if data is not None:  # where the data is now, if it moved since the study was made
         argv += ["--data", str(Path(data).expanduser().resolve())]
     if test_dir is not None:
@@ -87,6 +90,7 @@ def run_workers(
     heartbeat_interval: int,
     data: str | Path | None = None,
     test_dir: str | Path | None = None,
+    offline: bool = False,
 ) -> None:
     """Start `workers` worker processes on `study` and wait for them all."""
     per_worker = threads or max(1, usable_cores() // workers)
@@ -102,6 +106,7 @@ def run_workers(
         heartbeat_interval=heartbeat_interval,
         data=data,
         test_dir=test_dir,
+        offline=offline,
     )
     logs = Path(studies_dir) / study.study_name / "workers"
     logs.mkdir(parents=True, exist_ok=True)

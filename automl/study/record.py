@@ -16,6 +16,7 @@ from typing import Any
 import optuna
 
 from automl.errors import StudyError
+from automl.spaces import Space, get_space
 
 SETTLE_SECONDS = 60.0  # how long a second process waits for the first to write the record
 
@@ -39,6 +40,11 @@ class StudyRecord:
     sampler: str = "tpe"
     pruner: str = "hyperband"
     trials: int | None = None  # finished trials the last `search` asked for; workers aim at it
+    choices: dict[str, list] = field(default_factory=dict)  # categoricals narrowed at creation
+
+    def load_space(self) -> Space:
+        """The study's space, its categoricals narrowed as when the study was created."""
+        return get_space(self.space_file or self.space).with_choices(self.choices)
 
     # Settings a resumed study must keep: changing them would mix incomparable trials.
     FROZEN = ("space", "data_fingerprint", "epochs", "seed", "resolution", "model_options")

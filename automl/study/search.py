@@ -19,6 +19,7 @@ from automl.spaces import Space, get_space
 from automl.study.record import StudyRecord, wait_for_record
 from automl.study.samplers import create_pruner, create_sampler
 from automl.study.storage import default_storage, open_storage, storage_for_workers
+from automl.study.weights import settle_backbones
 from automl.study.worker import run_worker
 from automl.train.machine import with_threads
 from automl.train.precision import check_precision, resolve_device
@@ -63,6 +64,7 @@ def prepare(
     weights: str | Path | None,
     pretrained: bool,
     studies_dir: str | Path,
+    offline: bool = False,
 ) -> Plan:
     """Every check a search makes before it touches the storage: a refusal leaves nothing."""
     if trials < 1:
@@ -77,6 +79,9 @@ def prepare(
     fixed = _fixed_params(the_space, source, resolution, fix or {})
     sample, _ = the_space.sample(fixed=fixed)  # validates the pins through the space
     options = _model_options(sample, weights, pretrained)
+    choices = settle_backbones(the_space, fixed, options, offline)  # may download weights
+    the_space = the_space.with_choices(choices)
+    sample, _ = the_space.sample(fixed=fixed)
     check = getattr(with_model_options(sample, options).model, "check", None)
     if check is not None:  # e.g. pretrained weights: missing ones stop us before any study
         check()
@@ -103,6 +108,7 @@ def prepare(
         sampler=sampler,
         pruner=pruner,
         trials=trials,
+        choices=choices,
     )
     given = {"epochs": epochs, "seed": seed, "resolution": resolution}
     return Plan(
@@ -189,13 +195,15 @@ def search(
     heartbeat_interval: int = 10,
     threads: int | None = None,
     workers: int = 1,
+    offline: bool = False,
 ) -> optuna.Study:
     """Run (or resume) a study until it has `trials` finished (completed or pruned) trials.
 
     `epochs`, `seed` and `resolution` left as None take the study's stored values on resume;
     `fix` pins any of the space's params (`{"backbone": "resnet18"}`) for the trials to come.
     `threads` (torch intra-op threads while it runs) defaults to OMP_NUM_THREADS or every core;
-    `workers` > 1 runs that many worker processes on the study, sharing the cores.
+    `workers` > 1 runs that many worker processes on the study, sharing the cores;
+    `offline` never downloads pretrained weights (else timm downloads missing ones).
     """
     if not isinstance(workers, int) or workers < 1:
         raise ConfigError(f"--workers must be a whole number of at least 1, got {workers!r}")
@@ -217,6 +225,7 @@ def search(
         weights=weights,
         pretrained=pretrained,
         studies_dir=studies_dir,
+        offline=offline,
     )
     if workers > 1:
         storage_for_workers(plan.storage, workers)  # refuses in-memory, warns on SQLite
@@ -240,6 +249,7 @@ def search(
             studies_dir=studies_dir,
             progress=progress,
             heartbeat_interval=heartbeat_interval,
+            offline=offline,
         )
     from automl.study.pool import run_workers
 
@@ -257,6 +267,7 @@ def search(
         studies_dir=studies_dir,
         progress=progress,
         heartbeat_interval=heartbeat_interval,
+        offline=offline,
     )
     return optuna.load_study(study_name=the_study.study_name, storage=the_study._storage)
 

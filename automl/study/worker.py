@@ -18,11 +18,12 @@ from optuna.trial import FrozenTrial, TrialState
 
 from automl.data import DataSource, open_source
 from automl.errors import ConfigError, DataError
-from automl.spaces import Space, get_space
+from automl.spaces import Space
 from automl.study.objective import Objective
 from automl.study.record import StudyRecord
 from automl.study.samplers import create_pruner, create_sampler
 from automl.study.storage import default_storage, fail_stale_trials, load_study, reconnecting
+from automl.study.weights import fetch_study_backbones
 from automl.train.machine import with_threads
 from automl.train.precision import resolve_device, resolve_precision
 
@@ -84,11 +85,14 @@ def run_worker(
     studies_dir: str | Path = "studies",
     progress: bool = False,
     heartbeat_interval: int = 10,
+    offline: bool = False,
 ) -> optuna.Study:
     """Run trials of `the_study` until it has `trials` finished ones (default: the number
-    its last `search` asked for). `space`/`source` are reused when the caller has them."""
+    its last `search` asked for). `space`/`source` are reused when the caller has them;
+    pretrained weights the study needs are fetched first (downloaded unless `offline`)."""
     target = trials or record.trials or count_finished(the_study) + 1
-    space = space or get_space(record.space_file or record.space)
+    space = (space or record.load_space()).with_choices(record.choices)
+    fetch_study_backbones(space, record.fixed, record.model_options, offline)
     if source is None:
         source = open_source(*record.data_location(data, test_dir))
         if source.fingerprint != record.data_fingerprint:
@@ -162,6 +166,7 @@ def join(
     threads: int | None = None,
     heartbeat_interval: int = 10,
     progress: bool = False,
+    offline: bool = False,
 ) -> optuna.Study:
     """`automl worker`: join study `study` in `storage` and run its trials."""
     if heartbeat_interval < 1:
@@ -183,6 +188,7 @@ def join(
         studies_dir=studies_dir,
         progress=progress,
         heartbeat_interval=heartbeat_interval,
+        offline=offline,
     )
 
 

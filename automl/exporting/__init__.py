@@ -1,0 +1,64 @@
+"""`automl export`: a finalized model as one file that runs without automl.
+
+    path = automl.export("demo", format="onnx")  # studies/demo/final/model.onnx
+
+The file takes uint8 RGB images (N, R, R, 3) at the model's resolution and returns class
+probabilities (N, classes); class names and resolution are in its metadata. See
+docs/export.md for running it with onnxruntime or torch alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from automl.errors import ModelFileError
+from automl.exporting.formats import EXPORT_FORMAT, SUFFIXES, get_writer, load_exported
+from automl.exporting.graph import Standalone
+
+__all__ = ["export", "load_exported", "write_standalone"]
+
+log = logging.getLogger(__name__)
+
+
+def write_standalone(loaded, path: Path, fmt: str = "pt2") -> Path:
+    """Write a loaded model.pt (`automl.inference.LoadedModel`) as a standalone file."""
+    writer = get_writer(fmt)
+    mean, std = loaded.mean.flatten().tolist(), loaded.std.flatten().tolist()
+    module = Standalone(loaded.model, mean, std, loaded.in_chans)
+    meta = {
+        "format": EXPORT_FORMAT,
+        "classes": list(loaded.classes),
+        "resolution": loaded.resolution,
+        "input": f"uint8 RGB (N, {loaded.resolution}, {loaded.resolution}, 3)",
+        "output": f"probabilities (N, {len(loaded.classes)})",
+        **{k: v for k, v in loaded.info.items() if v is not None},
+    }
+    return writer(module, loaded.resolution, meta, Path(path))
+
+
+def export(
+    study: str,
+    *,
+    format: str = "onnx",
+    out: str | Path | None = None,
+    studies_dir: str | Path = "studies",
+    space_file: str | Path | None = None,
+) -> Path:
+    """Export the study's finalized model to `out` (default: model.<format> beside its
+    model.pt) and return the path written. `space_file`: where the user's space file that
+    defines the model is now, if it moved."""
+    from automl.inference import load_model
+    from automl.study.finalize import final_dir
+
+    get_writer(format)  # a bad name fails before any loading
+    source = final_dir(study, studies_dir) / "model.pt"
+    if not source.is_file():
+        raise ModelFileError(
+            f"study {study!r} has no finalized model at {source}; "
+            f"run `automl finalize --study {study}` first"
+        )
+    loaded = load_model(source, "cpu", space_file)
+    path = Path(out) if out else source.with_suffix(SUFFIXES[format])
+    log.info("exporting %s to %s", source, path)
+    return write_standalone(loaded, path, format)

@@ -1,0 +1,86 @@
+"""Pretrained weights for a study, settled before its first trial.
+
+A space that fine-tunes names its backbone param (`Space.backbone_param`). When a study is
+created, every choice of it is resolved once: found on this machine, or downloaded by timm
+unless offline. Backbones still without weights are left out of the study's choices (one
+warning), and the narrowed choices are stored with the study, so a resume and every worker
+sample from the same list. A worker fetches the stored choices before it starts, so no trial
+dies half-way for want of weights.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import optuna
+
+from automl.errors import WeightsError
+from automl.models.pretrained import resolve_weights
+from automl.spaces import Space
+
+log = logging.getLogger(__name__)
+
+
+def _choices(space: Space, fixed: Mapping[str, Any], options: Mapping[str, Any]) -> list[Any]:
+    """The backbones a study samples: the pinned one, the study's narrowed choices, or all the
+    space offers; none when nothing needs resolving (no backbone, --no-pretrained, --weights)."""
+    param = space.backbone_param
+    if param is None or not options.get("pretrained", True) or "weights" in options:
+        return []
+    if param in fixed:
+        return [fixed[param]]
+    if param in space.choices:
+        return list(space.choices[param])
+    dist = space.explore().get(param)
+    if isinstance(dist, optuna.distributions.CategoricalDistribution):
+        return list(dist.choices)
+    return []
+
+
+def _fetch(backbones: list[Any], offline: bool) -> tuple[list[Any], dict[Any, str]]:
+    have, missing = [], {}
+    for backbone in backbones:
+        try:
+            resolve_weights(str(backbone), download=True, offline=offline)
+            have.append(backbone)
+        except WeightsError as exc:
+            missing[backbone] = str(exc)
+    return have, missing
+
+
+def settle_backbones(
+    space: Space, fixed: Mapping[str, Any], options: Mapping[str, Any], offline: bool
+) -> dict[str, list[Any]]:
+    """For a new study: the backbone choices that have weights here (after any download),
+    as `{param: [choices]}` when some were left out, `{}` when none were or none apply."""
+    have, missing = _fetch(_choices(space, fixed, options), offline)
+    if not missing:
+        return {}
+    first = next(iter(missing.values()))
+    if not have:
+        if len(missing) == 1:
+            raise WeightsError(first)
+        raise WeightsError(f"none of the {len(missing)} backbones has weights here; {first}")
+    param = space.backbone_param
+    log.warning(
+        "left out of this study for want of ImageNet weights: %s (searching %s); go online, "
+        "fill the cache, or pin one with --fix %s=NAME --weights FILE",
+        ", ".join(map(str, missing)),
+        ", ".join(map(str, have)),
+        param,
+    )
+    return {param: have}
+
+
+def fetch_study_backbones(
+    space: Space, fixed: Mapping[str, Any], options: Mapping[str, Any], offline: bool
+) -> None:
+    """For a worker: the weights of every backbone the study samples, here, before any trial
+    (downloaded unless offline); a missing one is a one-line error."""
+    _, missing = _fetch(_choices(space, fixed, options), offline)
+    if missing:
+        first = next(iter(missing.values()))
+        names = ", ".join(map(str, missing))
+        raise WeightsError(f"this study samples {names}, without weights here: {first}")

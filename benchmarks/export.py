@@ -1,0 +1,136 @@
+"""Exported models against automl's own: same predictions, and how fast a folder is predicted.
+
+For each built-in model family (scratch_cnn, resnet with every norm, resnet_automl with every
+norm and automl.nn's convolutions, finetune on efficientnet_lite0), a one-trial study on
+hymenoptera at 64 px is searched, finalized and exported to ONNX; the held-out photos are
+predicted by model.pt (torch), model.pt2 (torch.export) and model.onnx (onnxruntime), and the
+largest probability difference is printed (goal: <= 1e-4). Then the 5-block CNN predicts the
+held-out folder with `automl.predict` through model.pt and through model.onnx: wall time of
+the whole call (load, decode, forward), median of 3, as a ratio.
+
+Usage: python benchmarks/export.py [--data DIR] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import machine_line  # noqa: E402
+
+import automl  # noqa: E402
+from automl.exporting import export, load_exported  # noqa: E402
+from automl.inference import load_model, read_image  # noqa: E402
+from automl.nn import NORMS  # noqa: E402
+
+RESOLUTION = 64
+FINETUNE_PINS = {"backbone": "efficientnet_lite0", "freeze": "last_k", "trainable_stages": 1}
+
+
+def studies(quick: bool) -> list[tuple[str, str, dict]]:
+    """(label, space, pins) of every model family to export."""
+    rows = [("scratch_cnn (5 blocks)", "scratch_cnn", {})]
+    norms = ["batch", "group"] if quick else list(NORMS)
+    rows += [(f"resnet, {n}", "resnet", {"norm": n, "n": 1}) for n in norms]
+    rows += [(f"resnet_automl, {n}", "resnet_automl", {"norm": n, "n": 1}) for n in norms]
+    rows += [("finetune, efficientnet_lite0", "finetune", FINETUNE_PINS)]
+    return rows
+
+
+def held_out(data: Path) -> Path:
+    return data / "val" if (data / "val").is_dir() else data / "test"
+
+
+def max_difference(model_pt: Path, exported: Path, files: list[Path]) -> float:
+    loaded = load_model(model_pt, "cpu")
+    mine = torch.stack([read_image(f, loaded.resolution, loaded.in_chans) for f in files])
+    rgb = torch.stack([read_image(f, loaded.resolution, 3) for f in files])
+    other = load_exported(exported)
+    return (loaded.probabilities(mine) - other.probabilities(rgb)).abs().max().item()
+
+
+def timed_predict(model: Path, files: list[Path], repeats: int = 3) -> float:
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        automl.predict(model, files, device="cpu")
+        seconds.append(time.perf_counter() - start)
+    return statistics.median(seconds)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--data", type=Path, default=REPO.parent / "shared" / "data" / "hymenoptera"
+    )
+    parser.add_argument("--quick", action="store_true", help="two norms only")
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/export.json")
+    args = parser.parse_args()
+    data = args.data.expanduser().resolve()
+    files = sorted(p for p in held_out(data).rglob("*") if p.is_file())
+    print(machine_line())
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="automl-bench-export-") as tmp:
+        for i, (label, space, pins) in enumerate(studies(args.quick)):
+            name = f"s{i}"
+            automl.search(
+                space,
+                data=data,
+                test_dir=held_out(data),
+                study=name,
+                trials=1,
+                epochs=1,
+                resolution=RESOLUTION,
+                fix=pins or None,
+                pruner="none",
+                studies_dir=tmp,
+                offline=True,
+            )
+            result = automl.finalize(name, studies_dir=tmp)
+            start = time.perf_counter()
+            onnx_path = export(name, format="onnx", studies_dir=tmp)
+            export_s = time.perf_counter() - start
+            pt2_path = result.model_path.with_suffix(".pt2")
+            row = {
+                "model": label,
+                "onnx_vs_torch": max_difference(result.model_path, onnx_path, files),
+                "pt2_vs_torch": max_difference(result.model_path, pt2_path, files),
+                "export_seconds": export_s,
+                "test_accuracy": result.test_accuracy,
+            }
+            if space == "scratch_cnn":
+                row["predict_model_pt_s"] = timed_predict(result.model_path, files)
+                row["predict_onnx_s"] = timed_predict(onnx_path, files)
+            rows.append(row)
+            print(
+                f"{label:32} onnx {row['onnx_vs_torch']:.1e}  pt2 {row['pt2_vs_torch']:.1e}  "
+                f"(export {export_s:.1f} s)",
+                flush=True,
+            )
+    print(f"\nmax abs probability difference on {len(files)} held-out images (goal <= 1e-4):")
+    worst = max(max(r["onnx_vs_torch"], r["pt2_vs_torch"]) for r in rows)
+    print(f"worst over {len(rows)} models: {worst:.1e}")
+    cnn = rows[0]
+    ratio = cnn["predict_model_pt_s"] / cnn["predict_onnx_s"]
+    print(
+        f"automl.predict of {len(files)} images, 5-block CNN: model.pt "
+        f"{cnn['predict_model_pt_s']:.2f} s, model.onnx {cnn['predict_onnx_s']:.2f} s "
+        f"(ONNX {ratio:.2f}x the speed of model.pt)"
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"machine": machine_line(), "rows": rows}, indent=2))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
