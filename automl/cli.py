@@ -47,8 +47,9 @@ Timeout = Annotated[
 Offline = Annotated[
     bool,
     typer.Option(
+        "--offline",
         help="Never download pretrained weights (HF_HUB_OFFLINE=1 does the same); "
-        "backbones without local weights are left out."
+        "backbones without local weights are left out.",
     ),
 ]
 Threads = Annotated[
@@ -113,6 +114,8 @@ def setup(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug l
     optuna.logging.disable_default_handler()
     optuna.logging.enable_propagation()
     logging.getLogger("optuna").addFilter(_no_traceback_for_our_errors)
+    for chatty in ("timm", "onnxscript", "onnx_ir"):  # their INFO lines narrate internals
+        logging.getLogger(chatty).setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 def _no_traceback_for_our_errors(record: logging.LogRecord) -> bool:
@@ -341,7 +344,7 @@ def export(
         str,
         typer.Option(
             "--format",
-            help="onnx (any ONNX runtime; needs automl[export]) | pt2 (torch.export, torch only).",
+            help="onnx (any ONNX runtime; needs automl\\[export]) | pt2 (torch.export archive).",
         ),
     ] = "onnx",
     out_path: Annotated[

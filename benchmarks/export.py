@@ -5,8 +5,12 @@ norm and automl.nn's convolutions, finetune on efficientnet_lite0), a one-trial 
 hymenoptera at 64 px is searched, finalized and exported to ONNX; the held-out photos are
 predicted by model.pt (torch), model.pt2 (torch.export) and model.onnx (onnxruntime), and the
 largest probability difference is printed (goal: <= 1e-4). Then the 5-block CNN predicts the
-held-out folder with `automl.predict` through model.pt and through model.onnx: wall time of
-the whole call (load, decode, forward), median of 3, as a ratio.
+held-out folder, median of 3 wall times each:
+- in one process, `automl.predict` through model.pt and through model.onnx (load, decode,
+  forward);
+- as a user runs it, a whole process: `automl predict --model model.pt`, `automl predict
+  --model model.onnx`, and a deployment script that has only onnxruntime, numpy and PIL (no
+  torch, no automl; its own PIL resize, so its top-1 agreement with automl is printed too).
 
 Usage: python benchmarks/export.py [--data DIR] [--quick]
 """
@@ -16,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -59,6 +64,31 @@ def max_difference(model_pt: Path, exported: Path, files: list[Path]) -> float:
     return (loaded.probabilities(mine) - other.probabilities(rgb)).abs().max().item()
 
 
+DEPLOY = """
+import json, sys
+import numpy as np, onnxruntime as ort
+from PIL import Image
+session = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
+meta = session.get_modelmeta().custom_metadata_map
+classes, size = json.loads(meta["classes"]), json.loads(meta["resolution"])
+images = np.stack([
+    np.asarray(Image.open(f).convert("RGB").resize((size, size), Image.BILINEAR))
+    for f in sys.argv[2:]
+])
+(probs,) = session.run(None, {"images": images})
+print(json.dumps([classes[i] for i in probs.argmax(1)]))
+"""
+
+
+def timed_process(argv: list[str], repeats: int = 3) -> tuple[float, str]:
+    seconds, out = [], ""
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+        seconds.append(time.perf_counter() - start)
+    return statistics.median(seconds), out
+
+
 def timed_predict(model: Path, files: list[Path], repeats: int = 3) -> float:
     seconds = []
     for _ in range(repeats):
@@ -66,6 +96,24 @@ def timed_predict(model: Path, files: list[Path], repeats: int = 3) -> float:
         automl.predict(model, files, device="cpu")
         seconds.append(time.perf_counter() - start)
     return statistics.median(seconds)
+
+
+def processes(model_pt: Path, onnx_path: Path, files: list[Path]) -> dict:
+    """Whole-process wall times: automl predict with each file, and the deployment script."""
+    automl_cli = [sys.executable, "-m", "automl", "predict", "--device", "cpu", "--top-k", "1"]
+    names = [str(f) for f in files]
+    pt_s, pt_out = timed_process([*automl_cli, "--model", str(model_pt), *names])
+    onnx_s, _ = timed_process([*automl_cli, "--model", str(onnx_path), *names])
+    deploy_s, deploy_out = timed_process([sys.executable, "-c", DEPLOY, str(onnx_path), *names])
+    automl_top1 = [line.rsplit(": ", 1)[1].split()[0] for line in pt_out.splitlines()]
+    deploy_top1 = json.loads(deploy_out)
+    agree = sum(a == b for a, b in zip(automl_top1, deploy_top1, strict=True))
+    return {
+        "process_automl_model_pt_s": pt_s,
+        "process_automl_onnx_s": onnx_s,
+        "process_deploy_onnx_s": deploy_s,
+        "deploy_top1_agreement": agree / len(files),
+    }
 
 
 def main() -> None:
@@ -111,6 +159,7 @@ def main() -> None:
             if space == "scratch_cnn":
                 row["predict_model_pt_s"] = timed_predict(result.model_path, files)
                 row["predict_onnx_s"] = timed_predict(onnx_path, files)
+                row.update(processes(result.model_path, onnx_path, files))
             rows.append(row)
             print(
                 f"{label:32} onnx {row['onnx_vs_torch']:.1e}  pt2 {row['pt2_vs_torch']:.1e}  "
@@ -122,10 +171,18 @@ def main() -> None:
     print(f"worst over {len(rows)} models: {worst:.1e}")
     cnn = rows[0]
     ratio = cnn["predict_model_pt_s"] / cnn["predict_onnx_s"]
+    print(f"predicting the {len(files)} held-out images with the 5-block CNN (median of 3):")
     print(
-        f"automl.predict of {len(files)} images, 5-block CNN: model.pt "
-        f"{cnn['predict_model_pt_s']:.2f} s, model.onnx {cnn['predict_onnx_s']:.2f} s "
-        f"(ONNX {ratio:.2f}x the speed of model.pt)"
+        f"  in process, automl.predict: model.pt {cnn['predict_model_pt_s']:.2f} s, "
+        f"model.onnx {cnn['predict_onnx_s']:.2f} s (ONNX {ratio:.2f}x the speed)"
+    )
+    pt_s = cnn["process_automl_model_pt_s"]
+    print(
+        f"  whole process: automl predict --model model.pt {pt_s:.2f} s, "
+        f"--model model.onnx {cnn['process_automl_onnx_s']:.2f} s, "
+        f"onnxruntime-only script {cnn['process_deploy_onnx_s']:.2f} s "
+        f"({pt_s / cnn['process_deploy_onnx_s']:.2f}x the speed of automl predict with model.pt; "
+        f"top-1 agrees with automl on {cnn['deploy_top1_agreement']:.0%})"
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"machine": machine_line(), "rows": rows}, indent=2))

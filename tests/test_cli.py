@@ -182,10 +182,18 @@ def test_new_options_have_help_text():
     assert r.exit_code == 0
     for text in ("--workers", "--threads", "--precision", "Worker processes on the study"):
         assert text in words(r)
+    assert "--offline" in words(r) and "Never download pretrained weights" in words(r)
     r = run("worker", "--help")
     assert r.exit_code == 0 and "Join a study made by `automl search`" in words(r)
     for option in ("--study", "--storage", "--data", "--trials", "--heartbeat-interval"):
         assert option in words(r)
+    assert "--offline" in words(r)
+    r = run("export", "--help")
+    assert r.exit_code == 0 and "runs without automl" in words(r)
+    for text in ("--format", "onnx", "pt2", "--out", "--space-file"):
+        assert text in words(r)
+    r = run("predict", "--help")
+    assert r.exit_code == 0 and "--space-file" in words(r) and ".onnx" in words(r)
 
 
 def test_bad_workers_is_one_line(tmp_path):
