@@ -19,7 +19,7 @@ from torch import nn
 
 from automl.config import config_from_dict
 from automl.data.decode import decode_file, resize_square
-from automl.errors import AutoMLError, DataError, ModelCodeError, ModelFileError
+from automl.errors import AutoMLError, DataError, ModelCodeError, ModelFileError, SpaceError
 from automl.exporting.formats import RUNNERS, ExportedModel, load_exported
 from automl.io import file_sha256
 from automl.models import create_model, is_builtin_model, list_models
@@ -98,7 +98,10 @@ def _import_model_code(blob: dict, path: Path, space_file: str | Path | None) ->
             )
     elif not where.is_file():
         raise ModelCodeError(f"space file {where} does not exist; pass --space-file PATH")
-    load_space_file(where)
+    try:
+        load_space_file(where)
+    except SpaceError as exc:
+        raise ModelCodeError(f"{path} holds model {arch!r}, but {exc}") from None
     if arch not in list_models():
         raise ModelCodeError(
             f"space file {where} does not register model {arch!r} that {path} holds; "

@@ -26,6 +26,8 @@ def atomic_path(path: Path) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        with open(tmp, "rb+") as f:  # on disk before it takes the final name
+            os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~umask())  # mkstemp makes it owner-only; follow the umask
         os.replace(tmp, path)
     finally:
@@ -35,8 +37,6 @@ def atomic_path(path: Path) -> Iterator[Path]:
 def _atomic(path: Path, write: Callable[[IO[bytes]], None]) -> Path:
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         write(f)
-        f.flush()
-        os.fsync(f.fileno())
     return Path(path)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from automl.errors import ModelFileError
+from automl.errors import AutoMLError, ModelFileError
 from automl.exporting.formats import EXPORT_FORMAT, SUFFIXES, get_writer, load_exported
 from automl.exporting.graph import Standalone
 
@@ -34,7 +34,16 @@ def write_standalone(loaded, path: Path, fmt: str = "pt2") -> Path:
         "output": f"probabilities (N, {len(loaded.classes)})",
         **{k: v for k, v in loaded.info.items() if v is not None},
     }
-    return writer(module, loaded.resolution, meta, Path(path))
+    try:
+        return writer(module, loaded.resolution, meta, Path(path))
+    except AutoMLError:
+        raise
+    except Exception as exc:  # torch.export / torch.onnx fail in many ways on odd graphs
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        arch = type(loaded.model).__name__
+        raise ModelFileError(
+            f"cannot export {arch} as {fmt}: {type(exc).__name__}: {first}"
+        ) from None
 
 
 def export(

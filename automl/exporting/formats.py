@@ -88,7 +88,9 @@ class ExportedModel:
     in_chans = 3  # exported files take RGB and convert inside
 
     def probabilities(self, images: torch.Tensor) -> torch.Tensor:
-        return self.run(images.permute(0, 2, 3, 1).contiguous())
+        """uint8 (N, 3, R, R), as automl's decoder gives, -> (N, classes)."""
+        pixels = images.permute(0, 2, 3, 1).contiguous()
+        return torch.cat([self.run(chunk) for chunk in pixels.split(MAX_BATCH)])
 
 
 def _onnx_runner(path: Path) -> tuple[dict[str, Any], Callable]:
@@ -102,7 +104,12 @@ def _onnx_runner(path: Path) -> tuple[dict[str, Any], Callable]:
     except Exception as exc:  # onnxruntime raises its own exception types
         raise ModelFileError(f"{path} is not a readable ONNX file ({type(exc).__name__})") from None
     props = session.get_modelmeta().custom_metadata_map
-    meta = {k: json.loads(v) for k, v in props.items() if k in ("format", "classes", "resolution")}
+    try:
+        meta = {
+            k: json.loads(v) for k, v in props.items() if k in ("format", "classes", "resolution")
+        }
+    except json.JSONDecodeError:
+        meta = {}
 
     def run(images: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(session.run(None, {"images": images.numpy()})[0])
@@ -138,8 +145,11 @@ def load_exported(path: str | Path) -> ExportedModel:
     if not path.is_file():
         raise ModelFileError(f"model file {path} does not exist; run `automl export` first")
     meta, run = choose(RUNNERS, path.suffix, "exported file type")(path)
-    if meta.get("format") != EXPORT_FORMAT:
+    try:
+        if meta.get("format") != EXPORT_FORMAT:
+            raise KeyError("format")
+        return ExportedModel(path, list(meta["classes"]), int(meta["resolution"]), run)
+    except (KeyError, TypeError, ValueError):
         raise ModelFileError(
             f"{path} was not written by `automl export` (expected format {EXPORT_FORMAT})"
-        )
-    return ExportedModel(path, list(meta["classes"]), int(meta["resolution"]), run)
+        ) from None

@@ -15,6 +15,7 @@ import importlib
 import logging
 import os
 import socket
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -134,22 +135,27 @@ def hub_offline(offline: bool = False) -> bool:
     return offline or flag in ("1", "true", "yes", "on")
 
 
-def _hub_host(cfg: dict) -> str | None:
+def _hub_url(cfg: dict) -> str | None:
     if cfg.get("hf_hub_id"):
         from huggingface_hub import constants
 
-        return urlparse(constants.ENDPOINT).hostname
-    return urlparse(cfg["url"]).hostname if cfg.get("url") else None
+        return constants.ENDPOINT
+    return cfg.get("url") or None
 
 
 @lru_cache(maxsize=8)
-def hub_reachable(host: str, timeout: float = 5.0) -> bool:
+def hub_reachable(url: str, timeout: float = 5.0) -> bool:
     """One quick connection per host and process, so that a machine without network skips
-    downloads at once instead of waiting through the hub client's retries."""
-    try:
-        socket.create_connection((host, 443), timeout=timeout).close()
+    downloads at once instead of waiting through the hub client's retries. Behind a proxy
+    the download client knows the way: no probe."""
+    if urllib.request.getproxies():
         return True
-    except OSError:
+    parts = urlparse(url)
+    port = parts.port or (80 if parts.scheme == "http" else 443)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=timeout).close()
+        return True
+    except (OSError, TypeError):
         return False
 
 
@@ -179,15 +185,15 @@ def resolve_weights(
     found = _look(backbone, cfg)
     if found is not None:
         return found
-    host = _hub_host(cfg)
+    url = _hub_url(cfg)
     if not download:
         why = "nothing is downloaded while a model is built"
-    elif host is None:
+    elif url is None:
         why = "timm knows no download for it"
     elif hub_offline(offline):
         why = "offline: --offline or HF_HUB_OFFLINE is set"
-    elif not hub_reachable(host):
-        why = f"{host} is unreachable from here"
+    elif not hub_reachable(url):
+        why = f"{urlparse(url).hostname} is unreachable from here"
     else:
         try:
             hub_download(backbone)

@@ -43,8 +43,15 @@ class Space:
     choices: Mapping[str, Sequence[Any]] = field(default_factory=dict)  # narrowed categoricals
 
     def with_choices(self, choices: Mapping[str, Sequence[Any]]) -> Space:
-        """This space with the categoricals in `choices` narrowed to the values given."""
-        return dataclasses.replace(self, choices={k: list(v) for k, v in choices.items()})
+        """This space with the categoricals in `choices` narrowed to the values given (in its
+        grid too)."""
+        grid = self.grid and {
+            k: [v for v in values if k not in choices or v in choices[k]]
+            for k, values in self.grid.items()
+        }
+        return dataclasses.replace(
+            self, grid=grid, choices={k: list(v) for k, v in choices.items()}
+        )
 
     def __call__(self, trial: optuna.trial.BaseTrial) -> TrialConfig:
         try:

@@ -13,7 +13,7 @@ from torch import nn
 
 from automl.config import config_to_dict, with_model_options
 from automl.data import Batches, open_source
-from automl.errors import DataError, StudyError
+from automl.errors import AutoMLError, DataError, StudyError
 from automl.inference import MODEL_FORMAT, load_model, model_code
 from automl.io import save_torch, write_json
 from automl.metrics import classification_metrics
@@ -165,11 +165,11 @@ def finalize(
             **model_code(cfg.model.arch, record.space_file),
         },
     )
-    _write_standalone(model_path)
     metrics_path = write_json(out / "metrics.json", {**entry, "previous_runs": runs})
     the_study.set_user_attr(
         "final_runs", [*runs, {k: v for k, v in entry.items() if k != "history"}]
     )
+    _write_standalone(model_path)  # after the score is saved: it can only add a file
     upload_final(the_study, metrics_path, metrics, studies_dir)  # for optuna-dashboard
     return FinalResult(
         study, best.number, entry["run"], entry["forced"], metrics, model_path, metrics_path
@@ -178,16 +178,12 @@ def finalize(
 
 def _write_standalone(model_path: Path) -> None:
     """model.pt2 beside model.pt: prediction without automl's code (torch alone). Rebuilding
-    from model.pt first also proves that file loads."""
+    from model.pt first also proves that file loads. A failure is a warning: model.pt stands."""
     from automl.exporting import write_standalone
 
-    loaded = load_model(model_path, "cpu")
+    standalone = model_path.with_suffix(".pt2")
+    standalone.unlink(missing_ok=True)  # a previous run's must not stand beside this model
     try:
-        write_standalone(loaded, model_path.with_suffix(".pt2"), "pt2")
-    except Exception as exc:  # the model is saved; a graph torch.export cannot trace is a note
-        log.warning(
-            "could not write the standalone %s (%s: %s); model.pt is saved",
-            model_path.with_suffix(".pt2"),
-            type(exc).__name__,
-            str(exc).strip().splitlines()[0] if str(exc).strip() else "",
-        )
+        write_standalone(load_model(model_path, "cpu"), standalone, "pt2")
+    except AutoMLError as exc:
+        log.warning("no standalone %s: %s; model.pt is saved", standalone.name, exc)

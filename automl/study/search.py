@@ -19,7 +19,7 @@ from automl.spaces import Space, get_space
 from automl.study.record import StudyRecord, wait_for_record
 from automl.study.samplers import create_pruner, create_sampler
 from automl.study.storage import default_storage, open_storage, storage_for_workers
-from automl.study.weights import settle_backbones
+from automl.study.weights import check_pins, settle_backbones
 from automl.study.worker import run_worker
 from automl.train.machine import with_threads
 from automl.train.precision import check_precision, resolve_device
@@ -43,6 +43,7 @@ class Plan:
     given: frozenset[str]  # frozen settings given on this command line (others: stored ones)
     fix_given: bool
     resolution: int  # the resolution the split is decoded at
+    offline: bool = False  # never download pretrained weights
 
 
 def prepare(
@@ -79,12 +80,9 @@ def prepare(
     fixed = _fixed_params(the_space, source, resolution, fix or {})
     sample, _ = the_space.sample(fixed=fixed)  # validates the pins through the space
     options = _model_options(sample, weights, pretrained)
-    choices = settle_backbones(the_space, fixed, options, offline)  # may download weights
-    the_space = the_space.with_choices(choices)
-    sample, _ = the_space.sample(fixed=fixed)
     check = getattr(with_model_options(sample, options).model, "check", None)
-    if check is not None:  # e.g. pretrained weights: missing ones stop us before any study
-        check()
+    if check is not None and the_space.backbone_param is None:  # a backbone space's weights
+        check()  # are settled when its study is created (automl/study/weights.py)
     the_seed = DEFAULT_SEED if seed is None else seed
     create_sampler(sampler, the_seed, the_space.grid, fixed)  # a bad name fails here
     create_pruner(pruner, epochs or DEFAULT_EPOCHS)
@@ -108,7 +106,6 @@ def prepare(
         sampler=sampler,
         pruner=pruner,
         trials=trials,
-        choices=choices,
     )
     given = {"epochs": epochs, "seed": seed, "resolution": resolution}
     return Plan(
@@ -120,6 +117,7 @@ def prepare(
         frozenset(StudyRecord.FROZEN) - {k for k, v in given.items() if v is None},
         fix is not None,
         fixed.get("resolution", sample.data.resolution),
+        offline,
     )
 
 
@@ -131,8 +129,8 @@ def create_or_resume(
     rdb = open_storage(plan.storage, heartbeat_interval=heartbeat_interval)
     cache_dir = Path(studies_dir) / "cache"
     existing = plan.study_name in optuna.get_all_study_names(rdb)
-    if not existing:  # decode and split first: a failure here leaves no half-made study
-        record = _with_split(plan, cache_dir)
+    if not existing:  # weights, decode and split first: a failure leaves no half-made study
+        record = _new_record(plan, cache_dir)
     try:
         the_study = optuna.create_study(
             study_name=plan.study_name, direction="maximize", storage=rdb
@@ -147,7 +145,7 @@ def create_or_resume(
         stored = wait_for_record(the_study)  # another process is writing it, or died doing so
     if stored is None:  # ours, made by hand, or by a run killed before its record was written
         if existing:
-            record = _with_split(plan, cache_dir)
+            record = _new_record(plan, cache_dir)
         record.write(the_study)
         return the_study, record
     stored.check_same(plan.record, plan.study_name, set(plan.given))
@@ -155,6 +153,7 @@ def create_or_resume(
     fixed = plan.record.fixed if plan.fix_given else {**stored.fixed, **plan.record.fixed}
     if stored.resolution is not None:
         fixed["resolution"] = stored.resolution
+    check_pins(stored.choices, fixed, plan.study_name)
     return the_study, stored.update(
         the_study,
         trials=plan.record.trials,
@@ -164,10 +163,14 @@ def create_or_resume(
     )
 
 
-def _with_split(plan: Plan, cache_dir: Path) -> StudyRecord:
+def _new_record(plan: Plan, cache_dir: Path) -> StudyRecord:
+    """The record of a study about to be made: its backbones' weights settled (downloaded
+    unless offline), its images decoded and split."""
+    r = plan.record
+    choices = settle_backbones(plan.space, r.fixed, r.model_options, plan.offline)
     pool = plan.source.train_pool(plan.resolution, cache_dir)
-    _, val_idx = stratified_split(pool.labels.numpy(), VAL_FRACTION, plan.record.split_seed)
-    return dataclasses.replace(plan.record, val_indices=[int(i) for i in val_idx])
+    _, val_idx = stratified_split(pool.labels.numpy(), VAL_FRACTION, r.split_seed)
+    return dataclasses.replace(r, val_indices=[int(i) for i in val_idx], choices=choices)
 
 
 @with_threads

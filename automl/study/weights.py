@@ -3,9 +3,10 @@
 A space that fine-tunes names its backbone param (`Space.backbone_param`). When a study is
 created, every choice of it is resolved once: found on this machine, or downloaded by timm
 unless offline. Backbones still without weights are left out of the study's choices (one
-warning), and the narrowed choices are stored with the study, so a resume and every worker
-sample from the same list. A worker fetches the stored choices before it starts, so no trial
-dies half-way for want of weights.
+warning), and the choices are stored with the study, so a resume and every worker sample from
+the same list even when the space's list changes later (Optuna refuses a categorical whose
+choices change within a study). A worker fetches them before it starts, so no trial dies
+half-way for want of weights.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 import optuna
 
-from automl.errors import WeightsError
+from automl.errors import StudyError, WeightsError
 from automl.models.pretrained import resolve_weights
 from automl.spaces import Space
 
@@ -53,25 +54,48 @@ def _fetch(backbones: list[Any], offline: bool) -> tuple[list[Any], dict[Any, st
 def settle_backbones(
     space: Space, fixed: Mapping[str, Any], options: Mapping[str, Any], offline: bool
 ) -> dict[str, list[Any]]:
-    """For a new study: the backbone choices that have weights here (after any download),
-    as `{param: [choices]}` when some were left out, `{}` when none were or none apply."""
-    have, missing = _fetch(_choices(space, fixed, options), offline)
+    """For a new study: the backbone choices that have weights here (after any download), as
+    `{param: [choices]}`; `{}` when none apply (no backbone param, a pinned backbone,
+    --no-pretrained, --weights)."""
+    backbones = _choices(space, fixed, options)
+    have, missing = _fetch(backbones, offline)
     if not missing:
-        return {}
+        return {} if space.backbone_param in fixed or not have else {space.backbone_param: have}
     first = next(iter(missing.values()))
     if not have:
         if len(missing) == 1:
             raise WeightsError(first)
         raise WeightsError(f"none of the {len(missing)} backbones has weights here; {first}")
-    param = space.backbone_param
     log.warning(
-        "left out of this study for want of ImageNet weights: %s (searching %s); go online, "
-        "fill the cache, or pin one with --fix %s=NAME --weights FILE",
+        "left out of this study for want of ImageNet weights: %s (searching %s); to include "
+        "them, go online or fill the cache and start a new --study",
         ", ".join(map(str, missing)),
         ", ".join(map(str, have)),
-        param,
     )
-    return {param: have}
+    return {space.backbone_param: have}
+
+
+def study_choices(study: optuna.Study, stored: Mapping[str, list], space: Space) -> dict:
+    """The narrowed choices of a study: as stored, or, for a study made before they were
+    stored, as its trials recorded them."""
+    if stored or space.backbone_param is None:
+        return dict(stored)
+    for trial in study.get_trials(deepcopy=False):
+        dist = trial.distributions.get(space.backbone_param)
+        if isinstance(dist, optuna.distributions.CategoricalDistribution):
+            return {space.backbone_param: list(dist.choices)}
+    return {}
+
+
+def check_pins(choices: Mapping[str, list], fixed: Mapping[str, Any], study: str) -> None:
+    """A pin on a resumed study must be one of the choices the study was made with."""
+    for name, values in choices.items():
+        if name in fixed and fixed[name] not in values:
+            raise StudyError(
+                f"study {study!r} searches {name} among {', '.join(map(str, values))} (the "
+                f"ones with weights when it was made), not {fixed[name]!r}; "
+                "start a new --study to include it"
+            )
 
 
 def fetch_study_backbones(

@@ -23,7 +23,7 @@ from automl.study.objective import Objective
 from automl.study.record import StudyRecord
 from automl.study.samplers import create_pruner, create_sampler
 from automl.study.storage import default_storage, fail_stale_trials, load_study, reconnecting
-from automl.study.weights import fetch_study_backbones
+from automl.study.weights import fetch_study_backbones, study_choices
 from automl.train.machine import with_threads
 from automl.train.precision import resolve_device, resolve_precision
 
@@ -91,7 +91,8 @@ def run_worker(
     its last `search` asked for). `space`/`source` are reused when the caller has them;
     pretrained weights the study needs are fetched first (downloaded unless `offline`)."""
     target = trials or record.trials or count_finished(the_study) + 1
-    space = (space or record.load_space()).with_choices(record.choices)
+    space = space or record.load_space()
+    space = space.with_choices(study_choices(the_study, record.choices, space))
     fetch_study_backbones(space, record.fixed, record.model_options, offline)
     if source is None:
         source = open_source(*record.data_location(data, test_dir))

@@ -124,6 +124,18 @@ def test_finalize_writes_a_standalone_pt2_and_export_an_onnx(finalized, tmp_path
     assert diff <= TOLERANCE
 
 
+def test_a_graph_the_exporter_refuses_is_one_error(tmp_path):
+    class DataDependent(torch.nn.Module):
+        def forward(self, x):
+            return x if x.sum() > 0 else -x  # a branch on values: torch.export cannot trace
+
+    loaded = _loaded(MODELS[0])
+    loaded.model = DataDependent()
+    with pytest.raises(ModelFileError, match="cannot export DataDependent as pt2: "):
+        write_standalone(loaded, tmp_path / "m.pt2", "pt2")
+    assert list(tmp_path.iterdir()) == []  # no half-written file
+
+
 def test_export_errors_are_one_line(finalized, tmp_path):
     studies_dir, _ = finalized
     with pytest.raises(ConfigError, match="unknown export format 'torchscript'; choose one of"):

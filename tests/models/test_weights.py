@@ -3,12 +3,13 @@ weights. The hub is always a fake here: tests never touch the network."""
 
 import logging
 
+import optuna
 import pytest
 import timm
 import torch
 
 import automl
-from automl import WeightsError
+from automl import StudyError, WeightsError
 from automl.models import pretrained
 from automl.models.pretrained import Weights, resolve_weights
 from automl.study.record import StudyRecord
@@ -135,4 +136,20 @@ def test_no_backbone_with_weights_is_one_error(tmp_path, hub, monkeypatch):
     monkeypatch.setattr(pretrained, "LOOKUPS", [lambda backbone, cfg: None])
     with pytest.raises(WeightsError, match="none of the 7 backbones has weights here"):
         _search(tmp_path, offline=True)
-    assert not (tmp_path / "ft.db").exists()  # refused before any study was made
+    db = tmp_path / "ft.db"  # refused before any study was made
+    assert not db.exists() or optuna.get_all_study_names(f"sqlite:///{db}") == []
+
+
+def test_a_pin_outside_the_study_choices_is_one_line(tmp_path, hub):
+    _search(tmp_path, offline=True)
+    with pytest.raises(StudyError, match="searches backbone among efficientnet_lite0 .*resnet18"):
+        _search(tmp_path, offline=True, fix={"backbone": "resnet18", "freeze": "head"})
+
+
+def test_a_study_made_before_choices_were_stored_keeps_its_trials_choices(tmp_path, hub):
+    _search(tmp_path, offline=True)
+    study = load_study("ft", default_storage("ft", tmp_path))
+    study.set_user_attr("choices", {})  # as a study made before the record had them
+    _search(tmp_path, offline=True, trials=2)  # the space's list is longer: must not matter
+    study = load_study("ft", default_storage("ft", tmp_path))
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE"]
