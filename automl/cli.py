@@ -144,8 +144,13 @@ def search(
     study: Annotated[str | None, typer.Option(help="Study name (default: the space name).")] = None,
     storage: Storage = None,
     trials: Annotated[
-        int, typer.Option(min=1, help="Finished trials the study should reach.")
-    ] = 20,
+        int | None,
+        typer.Option(
+            min=1,
+            help="Finished trials the study should reach (default 20; with --timeout and no "
+            "--trials, as many as the time allows).",
+        ),
+    ] = None,
     timeout: Timeout = None,
     epochs: Annotated[
         int | None, typer.Option(min=1, help="Epochs per trial (default: 10, or the study's).")
@@ -172,6 +177,13 @@ def search(
         bool, typer.Option(help="--no-pretrained trains the space's backbone from scratch.")
     ] = True,
     offline: Offline = False,
+    portfolio: Annotated[
+        bool,
+        typer.Option(
+            help="A new study first runs the space's known-good configurations; "
+            "--no-portfolio samples from the start."
+        ),
+    ] = True,
     threads: Threads = None,
     workers: Annotated[
         int,
@@ -207,11 +219,15 @@ def search(
         threads=threads,
         workers=workers,
         offline=offline,
+        portfolio=portfolio,
     )
     _print_best(result, storage, studies_dir)
 
 
 def _print_best(result, storage: str | None, studies_dir: Path) -> None:
+    from automl.study.listing import spent
+
+    out.print(f"spent: {spent(result.get_trials(deepcopy=False)).line()}", highlight=False)
     try:
         best = result.best_trial
     except ValueError:
@@ -374,13 +390,14 @@ def studies(storage: Storage = None, studies_dir: StudiesDir = Path("studies")):
     if not found:
         out.print(f"no studies in {storage or studies_dir}")
         return
-    table = Table("study", "best val_acc", "trials", "test acc", "storage")
+    table = Table("study", "best val_acc", "trials", "test acc", "spent", "storage")
     for s in found:
         table.add_row(
             s.name,
             "-" if s.best_value is None else f"{s.best_value:.4f}",
             ", ".join(f"{n} {k.lower()}" for k, n in s.counts.items()) or "none",
             "-" if s.test_accuracy is None else f"{s.test_accuracy:.4f}",
+            s.spent.line().split("; ", 1)[1] if s.spent else "-",
             s.storage,
         )
     out.print(table)

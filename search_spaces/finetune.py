@@ -19,7 +19,16 @@ BACKBONES = [
 ]
 
 
-@register_space("finetune", backbone_param="backbone")
+PORTFOLIO = [  # head only on cached features first, then the last stage too
+    {"backbone": "efficientnet_lite0", "freeze": "head", "lr": 3e-3, "head_dropout": 0.2,
+     "weight_decay": 1e-4, "resolution": 224, "batch_size": 32, "augment": "none"},
+    {"backbone": "efficientnet_lite0", "freeze": "last_k", "trainable_stages": 1, "lr": 1e-3,
+     "backbone_lr_scale": 0.1, "head_dropout": 0.2, "weight_decay": 1e-4, "resolution": 160,
+     "batch_size": 32, "augment": "basic"},
+]  # fmt: skip
+
+
+@register_space("finetune", backbone_param="backbone", portfolio=PORTFOLIO)
 def finetune(trial: optuna.trial.BaseTrial) -> TrialConfig:
     """timm backbone + new head; freeze: head, bn_head, last_k stages or full."""
     backbone = trial.suggest_categorical("backbone", BACKBONES)

@@ -6,7 +6,8 @@
 
 A space whose model fine-tunes a pretrained backbone names the categorical param that picks
 it (`backbone_param`, `BACKBONE_PARAM` in a file): a study leaves out the choices that have no
-weights here, and `with_choices` narrows the param to what is left.
+weights here, and `with_choices` narrows the param to what is left. A space may also declare
+a `portfolio` (`PORTFOLIO` in a file): params of known-good trials a new study runs first.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class Space:
     description: str = field(default="", compare=False)
     backbone_param: str | None = None  # categorical param naming a pretrained backbone
     choices: Mapping[str, Sequence[Any]] = field(default_factory=dict)  # narrowed categoricals
+    portfolio: Sequence[Mapping[str, Any]] = ()  # known-good params a new study tries first
 
     def with_choices(self, choices: Mapping[str, Sequence[Any]]) -> Space:
         """This space with the categoricals in `choices` narrowed to the values given (in its
@@ -122,14 +124,17 @@ def register_space(
     name: str,
     grid: Mapping[str, Sequence[Any]] | None = None,
     backbone_param: str | None = None,
+    portfolio: Sequence[Mapping[str, Any]] = (),
 ):
     """Decorator: `@register_space("my_space")` over `def my_space(trial) -> TrialConfig`.
     `grid`: values for --sampler grid; `backbone_param`: the categorical param that names a
-    pretrained backbone (its choices without weights are left out of a study)."""
+    pretrained backbone (its choices without weights are left out of a study); `portfolio`:
+    params of known-good trials that a new study runs first (missing params are sampled)."""
 
     def decorator(fn: SpaceFn) -> SpaceFn:
         description = (fn.__doc__ or "").strip()
-        _SPACES.register(name)(Space(name, fn, grid, None, description, backbone_param))
+        entry = Space(name, fn, grid, None, description, backbone_param, {}, tuple(portfolio))
+        _SPACES.register(name)(entry)
         return fn
 
     return decorator
@@ -187,7 +192,8 @@ def _load_space_file(path: Path, mtime_ns: int) -> Space:
     new = sorted(set(_SPACES.names()) - before)
     if callable(getattr(module, "space", None)):
         grid, backbone = getattr(module, "GRID", None), getattr(module, "BACKBONE_PARAM", None)
-        return Space(path.stem, module.space, grid, str(path), backbone_param=backbone)
+        portfolio = tuple(getattr(module, "PORTFOLIO", ()))
+        return Space(path.stem, module.space, grid, str(path), "", backbone, {}, portfolio)
     if len(new) == 1:
         return dataclasses.replace(_SPACES.get(new[0]), file=str(path))
     raise SpaceError(

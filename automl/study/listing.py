@@ -1,7 +1,9 @@
-"""`automl studies`: every study with its best value and trial counts per state."""
+"""`automl studies`: every study with its best value, trial counts per state, and how its
+compute was spent."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,12 +14,53 @@ from automl.study.storage import is_optuna_sqlite, open_storage
 
 
 @dataclass(frozen=True)
+class Spent:
+    """Where a study's compute went, summed over its trials (seconds of trial wall time)."""
+
+    complete: int
+    pruned: int
+    failed: int
+    epochs: int
+    seconds: float
+    decode: float
+    train: float
+    evaluate: float
+
+    def line(self) -> str:
+        def share(part: float) -> str:
+            return f"{100 * part / self.seconds:.0f}%" if self.seconds > 0 else "-"
+
+        minutes, secs = divmod(round(self.seconds), 60)
+        return (
+            f"{self.complete} completed, {self.pruned} pruned, {self.failed} failed; "
+            f"{self.epochs} epochs in {minutes}m{secs:02d}s (decoding {share(self.decode)}, "
+            f"training {share(self.train)}, evaluation {share(self.evaluate)})"
+        )
+
+
+def spent(trials: Sequence[optuna.trial.FrozenTrial]) -> Spent:
+    history = [row for t in trials for row in t.user_attrs.get("history", [])]
+    decode = sum(t.user_attrs.get("decode_seconds", 0.0) for t in trials)
+    return Spent(
+        complete=sum(t.state == TrialState.COMPLETE for t in trials),
+        pruned=sum(t.state == TrialState.PRUNED for t in trials),
+        failed=sum(t.state == TrialState.FAIL for t in trials),
+        epochs=sum(int(t.user_attrs.get("epochs_run", 0)) for t in trials),
+        seconds=decode + sum(t.user_attrs.get("wall_time", 0.0) for t in trials),
+        decode=decode,
+        train=sum(row.get("train_seconds", 0.0) for row in history),
+        evaluate=sum(row.get("eval_seconds", 0.0) for row in history),
+    )
+
+
+@dataclass(frozen=True)
 class StudyInfo:
     name: str
     storage: str
     best_value: float | None
     counts: dict[str, int]  # trial state name -> number of trials
     test_accuracy: float | None  # of the latest finalize run, if any
+    spent: Spent | None = None
 
 
 def list_studies(
@@ -45,6 +88,7 @@ def list_studies(
                     max(complete, default=None),
                     {k: v for k, v in counts.items() if v},
                     runs[-1].get("accuracy"),
+                    spent(trials),
                 )
             )
     return found

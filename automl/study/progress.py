@@ -5,7 +5,14 @@ from __future__ import annotations
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 STATE_STYLE = {TrialState.COMPLETE: "green", TrialState.PRUNED: "yellow", TrialState.FAIL: "red"}
 
@@ -34,12 +41,16 @@ def _short(value) -> str:
 class TrialPrinter:
     """Context manager and optuna callback; call it from the CLI, never from library code."""
 
-    def __init__(self, study_name: str, total: int, done: int, console: Console | None = None):
+    def __init__(
+        self, study_name: str, total: int | None, done: int, console: Console | None = None
+    ):
+        """`total` None: no end but the time limit (the bar shows trials so far)."""
         self.progress = Progress(
             TextColumn(f"[bold]{study_name}"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
+            TimeRemainingColumn(),
             console=console or Console(stderr=True, soft_wrap=True),
         )
         self.task = self.progress.add_task("trials", total=total, completed=done)

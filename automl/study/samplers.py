@@ -14,7 +14,16 @@ from automl.errors import ConfigError
 from automl.registry import choose
 
 
-def _grid(seed: int, grid: Mapping[str, Sequence[Any]] | None) -> optuna.samplers.BaseSampler:
+def startup_trials(trials: int | None) -> int:
+    """Random trials before TPE models the space: Optuna's 10 for long studies, a third of a
+    short one (at least 4), so that a 12-trial study is not a random search in all but name.
+    Portfolio trials count among them."""
+    return 10 if trials is None else max(4, min(10, trials // 3))
+
+
+def _grid(
+    seed: int, grid: Mapping[str, Sequence[Any]] | None, startup: int = 10
+) -> optuna.samplers.BaseSampler:
     if not grid:
         raise ConfigError("this space declares no grid; use --sampler tpe, random or cmaes")
     return optuna.samplers.GridSampler(dict(grid), seed=seed)
@@ -22,12 +31,14 @@ def _grid(seed: int, grid: Mapping[str, Sequence[Any]] | None) -> optuna.sampler
 
 SAMPLERS = {
     # constant liar: trials still running elsewhere repel new ones (default only from optuna 5)
-    "tpe": lambda seed, grid: optuna.samplers.TPESampler(seed=seed, constant_liar=True),
-    "random": lambda seed, grid: optuna.samplers.RandomSampler(seed=seed),
+    "tpe": lambda seed, grid, startup: optuna.samplers.TPESampler(
+        seed=seed, constant_liar=True, n_startup_trials=startup
+    ),
+    "random": lambda seed, grid, startup: optuna.samplers.RandomSampler(seed=seed),
     "grid": _grid,
     # categorical dimensions fall back to random sampling, silently
-    "cmaes": lambda seed, grid: optuna.samplers.CmaEsSampler(
-        seed=seed, warn_independent_sampling=False, n_startup_trials=5
+    "cmaes": lambda seed, grid, startup: optuna.samplers.CmaEsSampler(
+        seed=seed, warn_independent_sampling=False, n_startup_trials=min(5, startup)
     ),
 }
 
@@ -37,16 +48,19 @@ def create_sampler(
     seed: int,
     grid: Mapping[str, Sequence[Any]] | None = None,
     fixed: Mapping[str, Any] | None = None,
+    trials: int | None = None,
 ) -> optuna.samplers.BaseSampler:
-    """A sampler whose randomness for trial k is seeded by (seed, k), see `TrialSeededSampler`."""
+    """A sampler whose randomness for trial k is seeded by (seed, k), see `TrialSeededSampler`;
+    `trials` (the study's target) sets how many random trials come first (`startup_trials`)."""
     if name == "grid" and grid and fixed:  # pin the grid itself rather than override it
         grid = {**grid, **{k: [v] for k, v in fixed.items() if k in grid}}
         fixed = {k: v for k, v in fixed.items() if k not in grid}
     make = choose(SAMPLERS, name, "sampler")
-    make(seed, grid)  # fail now, not at the first trial, on a bad name or a missing grid
+    startup = startup_trials(trials)
+    make(seed, grid, startup)  # fail now, not at the first trial, on a bad name or a missing grid
 
     def build(trial_seed: int) -> optuna.samplers.BaseSampler:
-        sampler = make(trial_seed, grid)
+        sampler = make(trial_seed, grid, startup)
         if fixed:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)

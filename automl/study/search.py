@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from automl.config import TrialConfig, with_model_options
 from automl.data import DataSource, open_source, stratified_split
 from automl.errors import ConfigError
 from automl.spaces import Space, get_space
+from automl.study.portfolio import enqueue_portfolio, portfolio_trials
 from automl.study.record import StudyRecord, wait_for_record
 from automl.study.samplers import create_pruner, create_sampler
 from automl.study.storage import default_storage, open_storage, storage_for_workers
@@ -27,6 +29,8 @@ from automl.train.precision import check_precision, resolve_device
 log = logging.getLogger(__name__)
 
 DEFAULT_EPOCHS = 10
+DEFAULT_TRIALS = 20
+UNTIL_TIMEOUT = sys.maxsize  # a trial target that only --timeout ends
 DEFAULT_SEED = 0
 VAL_FRACTION = 0.2
 
@@ -44,6 +48,7 @@ class Plan:
     fix_given: bool
     resolution: int  # the resolution the split is decoded at
     offline: bool = False  # never download pretrained weights
+    portfolio: bool = True  # enqueue the space's known-good trials in a new study
 
 
 def prepare(
@@ -53,7 +58,7 @@ def prepare(
     test_dir: str | Path | None,
     study: str | None,
     storage: str | None,
-    trials: int,
+    trials: int | None,
     epochs: int | None,
     sampler: str,
     pruner: str,
@@ -66,9 +71,10 @@ def prepare(
     pretrained: bool,
     studies_dir: str | Path,
     offline: bool = False,
+    portfolio: bool = True,
 ) -> Plan:
     """Every check a search makes before it touches the storage: a refusal leaves nothing."""
-    if trials < 1:
+    if trials is not None and trials < 1:
         raise ConfigError(f"--trials must be at least 1, got {trials}")
     if epochs is not None and epochs < 1:
         raise ConfigError(f"--epochs must be at least 1, got {epochs}")
@@ -86,6 +92,9 @@ def prepare(
     the_seed = DEFAULT_SEED if seed is None else seed
     create_sampler(sampler, the_seed, the_space.grid, fixed)  # a bad name fails here
     create_pruner(pruner, epochs or DEFAULT_EPOCHS)
+    portfolio = portfolio and sampler != "grid"  # a grid is its own order
+    if portfolio:
+        portfolio_trials(the_space, fixed)  # a bad entry fails here
     study_name = study or the_space.name
     info = source.describe()
     record = StudyRecord(
@@ -118,6 +127,7 @@ def prepare(
         fix is not None,
         fixed.get("resolution", sample.data.resolution),
         offline,
+        portfolio,
     )
 
 
@@ -146,6 +156,9 @@ def create_or_resume(
     if stored is None:  # ours, made by hand, or by a run killed before its record was written
         if existing:
             record = _new_record(plan, cache_dir)
+        if plan.portfolio and not the_study.get_trials(deepcopy=False):
+            trials = portfolio_trials(plan.space.with_choices(record.choices), record.fixed)
+            record = dataclasses.replace(record, portfolio=enqueue_portfolio(the_study, trials))
         record.write(the_study)
         return the_study, record
     stored.check_same(plan.record, plan.study_name, set(plan.given))
@@ -181,7 +194,7 @@ def search(
     test_dir: str | Path | None = None,
     study: str | None = None,
     storage: str | None = None,
-    trials: int = 20,
+    trials: int | None = None,
     timeout: float | None = None,
     epochs: int | None = None,
     sampler: str = "tpe",
@@ -199,17 +212,24 @@ def search(
     threads: int | None = None,
     workers: int = 1,
     offline: bool = False,
+    portfolio: bool = True,
 ) -> optuna.Study:
-    """Run (or resume) a study until it has `trials` finished (completed or pruned) trials.
+    """Run (or resume) a study until it has `trials` finished (completed or pruned) trials
+    (default 20; with a `timeout` and no `trials`, until the time is up).
 
     `epochs`, `seed` and `resolution` left as None take the study's stored values on resume;
     `fix` pins any of the space's params (`{"backbone": "resnet18"}`) for the trials to come.
     `threads` (torch intra-op threads while it runs) defaults to OMP_NUM_THREADS or every core;
     `workers` > 1 runs that many worker processes on the study, sharing the cores;
-    `offline` never downloads pretrained weights (else timm downloads missing ones).
+    `offline` never downloads pretrained weights (else timm downloads missing ones);
+    `portfolio` runs the space's known-good configurations first in a new study.
     """
     if not isinstance(workers, int) or workers < 1:
         raise ConfigError(f"--workers must be a whole number of at least 1, got {workers!r}")
+    if timeout is not None and timeout <= 0:
+        raise ConfigError(f"--timeout must be a positive number of seconds, got {timeout}")
+    if trials is None and timeout is None:
+        trials = DEFAULT_TRIALS
     plan = prepare(
         space,
         data=data,
@@ -229,6 +249,7 @@ def search(
         pretrained=pretrained,
         studies_dir=studies_dir,
         offline=offline,
+        portfolio=portfolio,
     )
     if workers > 1:
         storage_for_workers(plan.storage, workers)  # refuses in-memory, warns on SQLite
@@ -245,7 +266,7 @@ def search(
             record,
             space=plan.space,
             source=plan.source,
-            trials=trials,
+            trials=UNTIL_TIMEOUT if trials is None else trials,
             timeout=timeout,
             device=device,
             precision=precision,
@@ -262,7 +283,7 @@ def search(
         workers,
         data=data,
         test_dir=test_dir,
-        trials=trials,
+        trials=UNTIL_TIMEOUT if trials is None else trials,
         timeout=timeout,
         device=device,
         precision=precision,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -104,7 +105,9 @@ def run_worker(
             )
     cache_dir = Path(studies_dir) / "cache"
     amp = resolve_precision(precision, resolve_device(device), cache_dir)
-    the_study.sampler = create_sampler(record.sampler, record.seed, space.grid, record.fixed)
+    the_study.sampler = create_sampler(
+        record.sampler, record.seed, space.grid, record.fixed, trials=target
+    )
     the_study.pruner = create_pruner(record.pruner, record.epochs)
     deadline = None if timeout is None else time.monotonic() + timeout
     # Wait for others' trials long enough for a dead worker's one to go stale (2 heartbeats).
@@ -127,10 +130,16 @@ def run_worker(
         model_options=record.model_options,
     )
     done = reconnecting(lambda: count_finished(the_study))
+    endless = target >= sys.maxsize  # search --timeout without --trials: until the time is up
     if done:
-        log.info("resuming study %s: %d of %d trials finished", the_study.study_name, done, target)
+        log.info(
+            "resuming study %s: %d %s trials finished",
+            the_study.study_name,
+            done,
+            "of the time's" if endless else f"of {target}",
+        )
     callbacks: list = [budget]
-    printer = _progress(progress, the_study, target, done)
+    printer = _progress(progress, the_study, None if endless else target, done)
 
     def optimize() -> None:
         if not budget.work_left(the_study):
@@ -193,7 +202,7 @@ def join(
     )
 
 
-def _progress(enabled: bool, study: optuna.Study, total: int, done: int):
+def _progress(enabled: bool, study: optuna.Study, total: int | None, done: int):
     if not enabled:
         return contextlib.nullcontext(None)
     from automl.study.progress import TrialPrinter

@@ -151,6 +151,7 @@ def fit(
             "train_loss": stats.loss,
             "train_acc": stats.accuracy,
             "seconds": stats.seconds,
+            "train_seconds": stats.seconds,
         }
         if val_batches is not None:
             ev = evaluate(trained, criterion, val_batches, precision)
@@ -161,6 +162,7 @@ def fit(
                 "val_f1_macro": f1["f1_macro"],
                 "val_f1_micro": f1["f1_micro"],
                 "seconds": stats.seconds + ev.seconds,
+                "eval_seconds": ev.seconds,
             }
         result.history.append(row)
         if on_epoch is not None:

@@ -1,0 +1,92 @@
+"""How a search spends its budget: a portfolio of known-good first trials, TPE's random start
+sized to the study, a time budget without a trial count, and the account of what was spent."""
+
+import textwrap
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+import automl
+from automl import SpaceError
+from automl.spaces import get_space
+from automl.study.listing import list_studies, spent
+from automl.study.record import StudyRecord
+from automl.study.samplers import startup_trials
+from search_spaces.scratch_cnn import PORTFOLIO
+
+TINY = {"resolution": 32, "epochs": 1, "pruner": "none"}
+
+
+def _load(tmp_path, name):
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{tmp_path}/{name}.db")
+
+
+def test_a_new_study_runs_the_portfolio_first(tmp_path):
+    automl.search(study="p", trials=2, studies_dir=tmp_path, **TINY)
+    study = _load(tmp_path, "p")
+    assert StudyRecord.from_study(study).portfolio == len(PORTFOLIO)
+    done = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    for trial, entry in zip(done, PORTFOLIO, strict=False):
+        assert trial.params == {**entry, "resolution": 32}  # the data's pin wins
+    assert [t.state for t in study.trials][2:] == [TrialState.WAITING]  # next run takes it
+
+
+def test_no_portfolio_samples_from_the_start(tmp_path):
+    automl.search(study="n", trials=2, studies_dir=tmp_path, portfolio=False, **TINY)
+    study = _load(tmp_path, "n")
+    assert StudyRecord.from_study(study).portfolio == 0
+    assert all(t.params.get("base_filters") != 32 or t.params != PORTFOLIO[0] for t in study.trials)
+    assert len(study.trials) == 2
+
+
+def test_a_bad_portfolio_entry_is_one_error_before_any_study(tmp_path):
+    space = tmp_path / "mine.py"
+    space.write_text(
+        textwrap.dedent(
+            """
+            from automl import TrialConfig
+            from automl.models.scratch_cnn import ScratchCNNConfig
+
+            PORTFOLIO = [{"activation": "sigmoidish"}]
+
+            def space(trial):
+                act = trial.suggest_categorical("activation", ["relu", "gelu"])
+                return TrialConfig(model=ScratchCNNConfig(activation=act))
+            """
+        )
+    )
+    with pytest.raises(SpaceError, match="portfolio entry 0 of space 'mine'"):
+        automl.search(str(space), study="b", trials=1, epochs=1, studies_dir=tmp_path)
+    assert not (tmp_path / "b.db").exists()
+
+
+def test_every_builtin_portfolio_is_valid():
+    from automl.study.portfolio import portfolio_trials
+
+    for name in ("scratch_cnn", "finetune"):
+        space = get_space(name)
+        assert space.portfolio and len(portfolio_trials(space, {})) == len(space.portfolio)
+
+
+def test_tpe_starts_randomly_for_a_third_of_a_short_study():
+    assert [startup_trials(n) for n in (None, 6, 12, 20, 40, 200)] == [10, 4, 4, 6, 10, 10]
+
+
+def test_a_timeout_without_trials_searches_until_the_time_is_up(tmp_path):
+    study = automl.search(study="t", timeout=6, studies_dir=tmp_path, portfolio=False, **TINY)
+    finished = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    assert len(finished) >= 2  # more than one trial fits in 6 s of 1-epoch digits
+    assert StudyRecord.from_study(study).trials is None
+
+
+def test_what_was_spent_is_accounted(tmp_path):
+    study = automl.search(study="s", trials=2, studies_dir=tmp_path, portfolio=False, **TINY)
+    account = spent(study.trials)
+    assert (account.complete, account.pruned, account.failed, account.epochs) == (2, 0, 0, 2)
+    assert 0 < account.train + account.evaluate + account.decode <= account.seconds
+    line = account.line()
+    assert line.startswith("2 completed, 0 pruned, 0 failed; 2 epochs in 0m")
+    assert "decoding" in line and "training" in line and "evaluation" in line
+    (info,) = list_studies(None, tmp_path)
+    assert info.spent == account
