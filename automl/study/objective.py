@@ -6,6 +6,7 @@ import hashlib
 import os
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +42,9 @@ class Objective:
         seed: int,
         cache_dir: Path,
         model_options: dict | None = None,
+        on_epoch: Callable[[int, int, int, dict], None] | None = None,
     ) -> None:
+        """`on_epoch(trial number, epoch, epochs, history row)` after every epoch (progress)."""
         self.space = space
         self.source = source
         self.model_options = model_options or {}
@@ -50,6 +53,7 @@ class Objective:
         self.precision = precision
         self.seed = seed
         self.cache_dir = cache_dir
+        self.on_epoch = on_epoch
         self._splits: dict[int, tuple] = {}
         split_key = hashlib.blake2b(self.val_indices.tobytes(), digest_size=8).hexdigest()
         self.features = FeatureStore(
@@ -95,6 +99,8 @@ class Objective:
         def on_epoch(epoch: int, row: dict) -> None:
             history.append(row)
             trial.set_user_attr("history", history)
+            if self.on_epoch is not None:
+                self.on_epoch(trial.number, epoch, self.epochs, row)
             trial.report(row["val_acc"], epoch)
             if trial.should_prune():
                 trial.set_user_attr("pruned_reason", f"pruner stopped it after epoch {epoch}")

@@ -1,4 +1,6 @@
-"""rich progress for `automl search`: a bar for the study and a line per finished trial."""
+"""rich progress for `automl search`: a bar for the study (with an ETA), a live line for the
+running trial (epoch k/E, validation accuracy so far) and a line per finished trial. On a
+console that is not a terminal (CI logs, pipes) only the finished-trial lines are printed."""
 
 from __future__ import annotations
 
@@ -46,14 +48,15 @@ class TrialPrinter:
     ):
         """`total` None: no end but the time limit (the bar shows trials so far)."""
         self.progress = Progress(
-            TextColumn(f"[bold]{study_name}"),
+            TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
             console=console or Console(stderr=True, soft_wrap=True),
         )
-        self.task = self.progress.add_task("trials", total=total, completed=done)
+        self.task = self.progress.add_task(f"[bold]{study_name}", total=total, completed=done)
+        self.running = self.progress.add_task("", total=1, visible=False)
 
     def __enter__(self) -> TrialPrinter:
         self.progress.start()
@@ -62,11 +65,23 @@ class TrialPrinter:
     def __exit__(self, *exc) -> None:
         self.progress.stop()
 
+    def epoch(self, number: int, epoch: int, epochs: int, row: dict) -> None:
+        """The live line of the running trial, after each of its epochs."""
+        acc = row.get("val_acc")
+        text = f"  trial #{number} epoch {epoch}/{epochs}" + (
+            f" val_acc {acc:.4f}" if acc is not None else ""
+        )
+        self.progress.update(
+            self.running, description=text, total=epochs, completed=epoch, visible=True
+        )
+        self.progress.refresh()  # now, not at the next tick: an epoch can be the last
+
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         try:
             best = study.best_value
         except ValueError:
             best = None
+        self.progress.update(self.running, visible=False)  # the summary line replaces it
         self.progress.console.print(describe_trial(trial, best), highlight=False)
         if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
             self.progress.advance(self.task)

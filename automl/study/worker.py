@@ -119,24 +119,14 @@ def run_worker(
         torch.get_num_threads(),
         amp.reason,
     )
-    objective = Objective(
-        space,
-        source,
-        record.val_indices,
-        epochs=record.epochs,
-        precision=amp,
-        seed=record.seed,
-        cache_dir=cache_dir,
-        model_options=record.model_options,
-    )
     done = reconnecting(lambda: count_finished(the_study))
     endless = target >= sys.maxsize  # search --timeout without --trials: until the time is up
     if done:
         log.info(
-            "resuming study %s: %d %s trials finished",
+            "resuming study %s: %d%s trials finished",
             the_study.study_name,
             done,
-            "of the time's" if endless else f"of {target}",
+            "" if endless else f" of {target}",
         )
     callbacks: list = [budget]
     printer = _progress(progress, the_study, None if endless else target, done)
@@ -156,6 +146,17 @@ def run_worker(
         warnings.filterwarnings("ignore", message="Fixed parameter .* is out of range")
         if shown is not None:
             callbacks.insert(0, shown)
+        objective = Objective(
+            space,
+            source,
+            record.val_indices,
+            epochs=record.epochs,
+            precision=amp,
+            seed=record.seed,
+            cache_dir=cache_dir,
+            model_options=record.model_options,
+            on_epoch=None if shown is None else shown.epoch,
+        )
         reconnecting(optimize)
     reconnecting(lambda: fail_stale_trials(the_study))
     return the_study

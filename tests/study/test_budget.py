@@ -90,3 +90,25 @@ def test_what_was_spent_is_accounted(tmp_path):
     assert "decoding" in line and "training" in line and "evaluation" in line
     (info,) = list_studies(None, tmp_path)
     assert info.spent == account
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_progress_shows_the_running_epoch_only_on_a_terminal(
+    tmp_path, monkeypatch, capsys, terminal
+):
+    monkeypatch.setenv("TTY_COMPATIBLE", "1" if terminal else "0")
+    monkeypatch.setenv("COLUMNS", "200")
+    settings = {**TINY, "epochs": 3}
+    automl.search(
+        study="live", trials=2, studies_dir=tmp_path, portfolio=False, progress=True, **settings
+    )
+    err = capsys.readouterr().err
+    summaries = [line for line in err.splitlines() if "COMPLETE" in line]
+    assert len({line.split()[0] for line in summaries}) == 2  # "#0", "#1": one per trial
+    assert all("3 ep" in line for line in summaries)
+    if terminal:
+        for epoch in (1, 2, 3):
+            assert f"trial #0 epoch {epoch}/3 val_acc" in err
+    else:
+        assert "epoch 1/3" not in err and "\x1b[" not in err
+        assert len(summaries) == 2  # one line per finished trial, nothing live
