@@ -158,6 +158,7 @@ def create_or_resume(
             record = _new_record(plan, cache_dir)
         if plan.portfolio and not the_study.get_trials(deepcopy=False):
             trials = portfolio_trials(plan.space.with_choices(record.choices), record.fixed)
+            trials = trials[: record.trials]  # a short study runs no more than it asked for
             record = dataclasses.replace(record, portfolio=enqueue_portfolio(the_study, trials))
         record.write(the_study)
         return the_study, record

@@ -23,13 +23,19 @@ def _load(tmp_path, name):
 
 
 def test_a_new_study_runs_the_portfolio_first(tmp_path):
-    automl.search(study="p", trials=2, studies_dir=tmp_path, **TINY)
+    automl.search(study="p", trials=4, studies_dir=tmp_path, **TINY)
     study = _load(tmp_path, "p")
     assert StudyRecord.from_study(study).portfolio == len(PORTFOLIO)
-    done = [t for t in study.trials if t.state == TrialState.COMPLETE]
-    for trial, entry in zip(done, PORTFOLIO, strict=False):
+    for trial, entry in zip(study.trials, PORTFOLIO, strict=False):
         assert trial.params == {**entry, "resolution": 32}  # the data's pin wins
-    assert [t.state for t in study.trials][2:] == [TrialState.WAITING]  # next run takes it
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 4
+
+
+def test_a_short_study_runs_no_more_of_the_portfolio_than_its_trials(tmp_path):
+    automl.search(study="q", trials=2, studies_dir=tmp_path, **TINY)
+    study = _load(tmp_path, "q")
+    assert StudyRecord.from_study(study).portfolio == 2
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2  # none left waiting
 
 
 def test_no_portfolio_samples_from_the_start(tmp_path):
