@@ -183,11 +183,15 @@ def test_new_options_have_help_text():
     for text in ("--workers", "--threads", "--precision", "Worker processes on the study"):
         assert text in words(r)
     assert "--offline" in words(r) and "Never download pretrained weights" in words(r)
+    assert "--no-portfolio" in words(r) and "known-good configurations" in words(r)
     r = run("worker", "--help")
     assert r.exit_code == 0 and "Join a study made by `automl search`" in words(r)
     for option in ("--study", "--storage", "--data", "--trials", "--heartbeat-interval"):
         assert option in words(r)
     assert "--offline" in words(r)
+    r = run("search", "--timeout", "0", "--studies-dir", "unused")
+    assert r.exit_code == 2 and "--timeout must be a positive number of seconds" in r.output
+    assert "Traceback" not in r.output
     r = run("export", "--help")
     assert r.exit_code == 0 and "runs without automl" in words(r)
     for text in ("--format", "onnx", "pt2", "--out", "--space-file"):
