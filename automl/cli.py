@@ -75,6 +75,20 @@ def friendly_errors(command):
     return wrapper
 
 
+def decode_progress(command):
+    """Show a bar with images/s while the command decodes images (on a terminal only)."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from automl.data.progress import reporting_to
+        from automl.study.progress import DecodeBar
+
+        with reporting_to(DecodeBar()):
+            return command(*args, **kwargs)
+
+    return wrapper
+
+
 def parse_fix(items: list[str] | None) -> dict | None:
     """NAME=VALUE pairs; values read as int, float, true/false, else text."""
     if not items:
@@ -127,6 +141,7 @@ def _no_traceback_for_our_errors(record: logging.LogRecord) -> bool:
 
 @app.command()
 @friendly_errors
+@decode_progress
 def search(
     space: Annotated[str, typer.Option(help="A registered space name or a path to your .py.")] = (
         "scratch_cnn"
@@ -184,6 +199,28 @@ def search(
             "--no-portfolio samples from the start."
         ),
     ] = True,
+    max_params: Annotated[
+        str | None,
+        typer.Option(
+            help="Largest model allowed, in parameters (2000000, 2M, 500k); bigger ones are "
+            "pruned before training.",
+            rich_help_panel="Deployment limits (kept by the study)",
+        ),
+    ] = None,
+    max_flops: Annotated[
+        str | None,
+        typer.Option(
+            help="Most forward FLOPs per image allowed (300M, 1.5G).",
+            rich_help_panel="Deployment limits (kept by the study)",
+        ),
+    ] = None,
+    max_latency_ms: Annotated[
+        float | None,
+        typer.Option(
+            help="Slowest batch-1 inference allowed, in ms, measured on the search device.",
+            rich_help_panel="Deployment limits (kept by the study)",
+        ),
+    ] = None,
     threads: Threads = None,
     workers: Annotated[
         int,
@@ -194,7 +231,14 @@ def search(
     studies_dir: StudiesDir = Path("studies"),
 ):
     """Run or resume an Optuna study; rerunning the same command resumes it."""
+    from automl.study.limits import Limits, parse_count
     from automl.study.search import search as run_search
+
+    limits = Limits(
+        max_params=None if max_params is None else parse_count(max_params, "--max-params"),
+        max_flops=None if max_flops is None else parse_count(max_flops, "--max-flops"),
+        max_latency_ms=max_latency_ms,
+    )
 
     result = run_search(
         space,
@@ -220,6 +264,7 @@ def search(
         workers=workers,
         offline=offline,
         portfolio=portfolio,
+        limits=limits,
     )
     _print_best(result, storage, studies_dir)
 
@@ -245,6 +290,7 @@ def _print_best(result, storage: str | None, studies_dir: Path) -> None:
 
 @app.command()
 @friendly_errors
+@decode_progress
 def worker(
     study: Annotated[str, typer.Option(help="Name of the study to work on.")],
     storage: Storage = None,
@@ -290,6 +336,7 @@ def worker(
 
 @app.command()
 @friendly_errors
+@decode_progress
 def finalize(
     study: Annotated[str, typer.Option(help="Name of the study to finalize.")],
     storage: Storage = None,

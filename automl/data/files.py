@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from automl.data import decode
+from automl.data import decode, progress
 from automl.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -67,10 +67,21 @@ def decode_folder(
     out = torch.empty((len(paths), 3, resolution, resolution), dtype=torch.uint8)
     labels: list[int] = []
     skipped: list[str] = []
+    what = f"decoding {base.name} at {resolution} px"
+    every = max(1, len(paths) // 200)  # a few hundred updates at most
+    progress.report(what, 0, len(paths))
     with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
-        for path, label, img in zip(
-            paths, labels_all, pool.map(lambda p: load_resized(p, resolution), paths), strict=True
+        for done, (path, label, img) in enumerate(
+            zip(
+                paths,
+                labels_all,
+                pool.map(lambda p: load_resized(p, resolution), paths),
+                strict=True,
+            ),
+            1,
         ):
+            if done % every == 0 or done == len(paths):
+                progress.report(what, done, len(paths))
             if img is None:
                 skipped.append(path.relative_to(base).as_posix())
                 continue

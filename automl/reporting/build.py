@@ -77,7 +77,13 @@ def report(
     sections = {sid: None for sid in SECTIONS}
     sections["overview"] = _overview(Section("overview", "Overview"), the_study, trials, done)
     sections["search"] = _search(
-        Section("search", "Search"), trials, len(done), summaries, imp, importance
+        Section("search", "Search"),
+        trials,
+        len(done),
+        summaries,
+        imp,
+        importance,
+        the_study.user_attrs.get("limits") or {},
     )
     sections["observations"] = _observations(
         Section("observations", "Observations"), summaries, trials, len(done)
@@ -138,7 +144,7 @@ def _overview(section, study, trials, done):
     return section
 
 
-def _search(section, trials, done, summaries, imp, evaluator):
+def _search(section, trials, done, summaries, imp, evaluator, limits):
     from automl.reporting import search_figures as sf
     from automl.reporting.observations import MIN_TRIALS
 
@@ -216,8 +222,29 @@ def _search(section, trials, done, summaries, imp, evaluator):
         sf.intermediate_curves,
         trials,
     )
-    add_figure(section, "pareto", "Accuracy against parameters and FLOPs", sf.pareto, trials)
+    if limits:
+        section.text(_limits_text(trials, limits))
+    add_figure(
+        section, "pareto", "Accuracy against parameters and FLOPs", sf.pareto, trials, limits
+    )
     return section
+
+
+def _limits_text(trials, limits: dict) -> str:
+    from automl.study.limits import LIMITS, Limits
+
+    over = [t.user_attrs.get("over_limits") or [] for t in trials]
+    per_limit = [
+        f"{sum(lim.field in o for o in over)} over {lim.option}"
+        for lim in LIMITS
+        if lim.field in limits
+    ]
+    return (
+        f"Deployment limits: {Limits.from_dict(limits).describe()}. "
+        f"{sum(bool(o) for o in over)} of {len(trials)} trials were over them and pruned before "
+        f"training ({', '.join(per_limit)}); every model is measured right after it is built, "
+        "latency as the median of batch-1 forward passes on the search device."
+    )
 
 
 def _observations(section, summaries, trials, n_complete):

@@ -151,13 +151,27 @@ def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]
     return front
 
 
-def pareto(trials: list[FrozenTrial]):
+def pareto(trials: list[FrozenTrial], limits: dict | None = None):
+    """Validation accuracy against model cost, one panel per cost (latency when measured),
+    with the study's deployment limits drawn where it has them."""
+    from automl.study.limits import LIMITS
+
+    limits = limits or {}
     done = [t for t in trials if t.state == TrialState.COMPLETE]
-    fig = new_figure(10, 4)
-    for i, (key, label) in enumerate(
-        [("trainable_params", "trainable parameters"), ("flops", "forward FLOPs per image")]
-    ):
-        ax = fig.add_subplot(1, 2, i + 1)
+    panels = [
+        ("params", "parameters")
+        if "max_params" in limits
+        else ("trainable_params", "trainable parameters"),
+        ("flops", "forward FLOPs per image"),
+    ]
+    if any(t.user_attrs.get("latency_ms") is not None for t in done):
+        panels.append(("latency_ms", "batch-1 latency, ms"))
+    bounds = {
+        lim.measured: (lim.option, limits[lim.field]) for lim in LIMITS if lim.field in limits
+    }
+    fig = new_figure(5 * len(panels), 4)
+    for i, (key, label) in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), i + 1)
         pts = [
             (float(t.user_attrs[key]), float(t.value))
             for t in done
@@ -170,6 +184,10 @@ def pareto(trials: list[FrozenTrial]):
             fx, fy = np.array(front).T
             ax.step(fx, fy, where="post", color="C3", marker="o", ms=4, label="Pareto front")
             ax.set_xscale("log")
+        if key in bounds:
+            option, bound = bounds[key]
+            ax.axvline(bound, color="k", linestyle="--", lw=1, label=f"{option} {bound:g}")
+        if pts or key in bounds:
             ax.legend(loc="lower right")
         ax.set(
             title=f"Val accuracy vs {label}",

@@ -25,14 +25,16 @@ class Spent:
     decode: float
     train: float
     evaluate: float
+    over_limits: int = 0  # pruned untrained: over --max-params/--max-flops/--max-latency-ms
 
     def line(self) -> str:
         def share(part: float) -> str:
             return f"{100 * part / self.seconds:.0f}%" if self.seconds > 0 else "-"
 
         minutes, secs = divmod(round(self.seconds), 60)
+        over = f" ({self.over_limits} over the limits)" if self.over_limits else ""
         return (
-            f"{self.complete} completed, {self.pruned} pruned, {self.failed} failed; "
+            f"{self.complete} completed, {self.pruned} pruned{over}, {self.failed} failed; "
             f"{self.epochs} epochs in {minutes}m{secs:02d}s (decoding {share(self.decode)}, "
             f"training {share(self.train)}, evaluation {share(self.evaluate)})"
         )
@@ -50,6 +52,7 @@ def spent(trials: Sequence[optuna.trial.FrozenTrial]) -> Spent:
         decode=decode,
         train=sum(row.get("train_seconds", 0.0) for row in history),
         evaluate=sum(row.get("eval_seconds", 0.0) for row in history),
+        over_limits=sum(bool(t.user_attrs.get("over_limits")) for t in trials),
     )
 
 

@@ -14,11 +14,13 @@ import optuna
 import torch
 
 from automl.config import with_model_options
-from automl.data import DataSource
+from automl.data import DataSource, to_device_if_fits
 from automl.errors import TrainingError
 from automl.spaces import Space
+from automl.study.limits import Limits
 from automl.train.features import FeatureStore
 from automl.train.fit import fit, model_stats
+from automl.train.measure import inference_latency_ms
 from automl.train.precision import Precision
 
 
@@ -42,9 +44,12 @@ class Objective:
         seed: int,
         cache_dir: Path,
         model_options: dict | None = None,
+        limits: Limits | None = None,
         on_epoch: Callable[[int, int, int, dict], None] | None = None,
     ) -> None:
-        """`on_epoch(trial number, epoch, epochs, history row)` after every epoch (progress)."""
+        """`limits`: a model over one is pruned before it trains;
+        `on_epoch(trial number, epoch, epochs, history row)` after every epoch (progress)."""
+        self.limits = limits or Limits()
         self.space = space
         self.source = source
         self.model_options = model_options or {}
@@ -67,11 +72,36 @@ class Objective:
             is_val[self.val_indices] = True
             train_idx = torch.from_numpy(np.flatnonzero(~is_val))
             val_idx = torch.from_numpy(self.val_indices)
+            device = self.precision.device  # kept there for every trial at this resolution
             self._splits[resolution] = (
-                (pool.images[train_idx], pool.labels[train_idx]),
-                (pool.images[val_idx], pool.labels[val_idx]),
+                to_device_if_fits(pool.images[train_idx], pool.labels[train_idx], device),
+                to_device_if_fits(pool.images[val_idx], pool.labels[val_idx], device),
             )
         return self._splits[resolution]
+
+    def measure(
+        self, trial: optuna.Trial, model: torch.nn.Module, in_chans: int, resolution: int
+    ) -> None:
+        """Record the model's size (and latency, when limited); prune it, untrained, when it
+        is over a limit. Every trial of a limited study gets the constraints, so the sampler
+        tells the feasible models from the others."""
+        stats: dict = model_stats(model, in_chans, resolution)
+        if self.limits.needs_latency:
+            stats["latency_ms"] = inference_latency_ms(
+                model, in_chans, resolution, self.precision.device, self.precision.dtype
+            )
+        for key, value in stats.items():
+            trial.set_user_attr(key, value)
+        if not self.limits:
+            return
+        for key, value in self.limits.constraints(stats).items():
+            trial.set_constraint(key, value)
+        over = self.limits.violations(stats)
+        if over:
+            reason = "over a limit: " + "; ".join(map(str, over))
+            trial.set_user_attr("pruned_reason", reason)
+            trial.set_user_attr("over_limits", [v.limit.field for v in over])
+            raise optuna.TrialPruned(reason)
 
     def __call__(self, trial: optuna.Trial) -> float:
         cfg = with_model_options(self.space(trial), self.model_options)
@@ -90,11 +120,12 @@ class Objective:
             trial.set_user_attr(key, value)
         history: list[dict] = []
 
+        def on_built(model: torch.nn.Module) -> None:
+            self.measure(trial, model, train[0].shape[1], cfg.data.resolution)
+
         def on_model(model: torch.nn.Module, how: dict) -> None:
-            stats = model_stats(model, train[0].shape[1], cfg.data.resolution)
-            stats["memory_format"] = "channels_last" if how["channels_last"] else "contiguous"
-            for key, value in stats.items():
-                trial.set_user_attr(key, value)
+            layout = "channels_last" if how["channels_last"] else "contiguous"
+            trial.set_user_attr("memory_format", layout)
 
         def on_epoch(epoch: int, row: dict) -> None:
             history.append(row)
@@ -117,6 +148,7 @@ class Objective:
                 precision=self.precision,
                 seed=seed,
                 features=self.features,
+                on_built=on_built,
                 on_model=on_model,
                 on_epoch=on_epoch,
             )

@@ -1,8 +1,11 @@
 """rich progress for `automl search`: a bar for the study (with an ETA), a live line for the
-running trial (epoch k/E, validation accuracy so far) and a line per finished trial. On a
-console that is not a terminal (CI logs, pipes) only the finished-trial lines are printed."""
+running trial (epoch k/E, validation accuracy so far) and a line per finished trial, and a bar
+with images/s while images are decoded. On a console that is not a terminal (CI logs, pipes)
+only the finished-trial lines are printed."""
 
 from __future__ import annotations
+
+import time
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -15,6 +18,8 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+
+_live: list[Progress] = []  # the TrialPrinter display running now, if any (one live at a time)
 
 STATE_STYLE = {TrialState.COMPLETE: "green", TrialState.PRUNED: "yellow", TrialState.FAIL: "red"}
 
@@ -60,9 +65,11 @@ class TrialPrinter:
 
     def __enter__(self) -> TrialPrinter:
         self.progress.start()
+        _live.append(self.progress)
         return self
 
     def __exit__(self, *exc) -> None:
+        _live.remove(self.progress)
         self.progress.stop()
 
     def epoch(self, number: int, epoch: int, epochs: int, row: dict) -> None:
@@ -85,3 +92,51 @@ class TrialPrinter:
         self.progress.console.print(describe_trial(trial, best), highlight=False)
         if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
             self.progress.advance(self.task)
+
+
+class DecodeBar:
+    """A hook for `automl.data.progress`: while images decode, a bar with images/s (inside the
+    trial display when one is running), then one line saying what was decoded and how fast.
+    Nothing on a console that is not a terminal: the log line says it is decoding."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console(stderr=True, soft_wrap=True)
+        self.host: Progress | None = None
+        self.own = False
+        self.task = None
+        self.started = 0.0
+
+    def __call__(self, what: str, done: int, total: int) -> None:
+        if not self.console.is_terminal or total <= 0:
+            return
+        if self.task is None:
+            self.started = time.perf_counter()
+            self.own = not _live
+            self.host = (
+                _live[-1]
+                if _live
+                else Progress(
+                    TextColumn("{task.description}"),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TimeElapsedColumn(),
+                    TimeRemainingColumn(),
+                    console=self.console,
+                    transient=True,
+                )
+            )
+            if self.own:
+                self.host.start()
+            self.task = self.host.add_task(what, total=total)
+        seconds = max(time.perf_counter() - self.started, 1e-9)
+        rate = f"{done / seconds:,.0f} images/s" if done else ""
+        self.host.update(self.task, description=f"  {what}  {rate}", completed=done)
+        if done >= total:
+            self.host.remove_task(self.task)
+            if self.own:
+                self.host.stop()
+            self.task = None
+            self.console.print(
+                f"{what}: {total:,} images in {seconds:.1f} s ({total / seconds:,.0f} images/s)",
+                highlight=False,
+            )

@@ -42,6 +42,7 @@ class StudyRecord:
     trials: int | None = None  # finished trials the last `search` asked for; workers aim at it
     choices: dict[str, list] = field(default_factory=dict)  # categoricals narrowed at creation
     portfolio: int = 0  # known-good trials enqueued when the study was made
+    limits: dict[str, Any] = field(default_factory=dict)  # Limits.to_dict(): deployment budgets
 
     def load_space(self) -> Space:
         """The study's space, its categoricals narrowed as when the study was created."""

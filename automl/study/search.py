@@ -17,6 +17,7 @@ from automl.config import TrialConfig, with_model_options
 from automl.data import DataSource, open_source, stratified_split
 from automl.errors import ConfigError
 from automl.spaces import Space, get_space
+from automl.study.limits import Limits
 from automl.study.portfolio import enqueue_portfolio, portfolio_trials
 from automl.study.record import StudyRecord, wait_for_record
 from automl.study.samplers import create_pruner, create_sampler
@@ -49,6 +50,7 @@ class Plan:
     resolution: int  # the resolution the split is decoded at
     offline: bool = False  # never download pretrained weights
     portfolio: bool = True  # enqueue the space's known-good trials in a new study
+    limits: Limits = Limits()  # given on this command line (a resume keeps the others)
 
 
 def prepare(
@@ -72,6 +74,7 @@ def prepare(
     studies_dir: str | Path,
     offline: bool = False,
     portfolio: bool = True,
+    limits: Limits | None = None,
 ) -> Plan:
     """Every check a search makes before it touches the storage: a refusal leaves nothing."""
     if trials is not None and trials < 1:
@@ -115,6 +118,7 @@ def prepare(
         sampler=sampler,
         pruner=pruner,
         trials=trials,
+        limits=(limits or Limits()).to_dict(),
     )
     given = {"epochs": epochs, "seed": seed, "resolution": resolution}
     return Plan(
@@ -128,6 +132,7 @@ def prepare(
         fixed.get("resolution", sample.data.resolution),
         offline,
         portfolio,
+        limits or Limits(),
     )
 
 
@@ -168,10 +173,12 @@ def create_or_resume(
     if stored.resolution is not None:
         fixed["resolution"] = stored.resolution
     check_pins(stored.choices, fixed, plan.study_name)
+    limits = Limits.from_dict(stored.limits).replaced_by(plan.limits)
     return the_study, stored.update(
         the_study,
         trials=plan.record.trials,
         fixed=fixed,
+        limits=limits.to_dict(),
         sampler=plan.record.sampler,  # not frozen: a rerun may switch them
         pruner=plan.record.pruner,
     )
@@ -214,6 +221,7 @@ def search(
     workers: int = 1,
     offline: bool = False,
     portfolio: bool = True,
+    limits: Limits | None = None,
 ) -> optuna.Study:
     """Run (or resume) a study until it has `trials` finished (completed or pruned) trials
     (default 20; with a `timeout` and no `trials`, until the time is up).
@@ -223,7 +231,9 @@ def search(
     `threads` (torch intra-op threads while it runs) defaults to OMP_NUM_THREADS or every core;
     `workers` > 1 runs that many worker processes on the study, sharing the cores;
     `offline` never downloads pretrained weights (else timm downloads missing ones);
-    `portfolio` runs the space's known-good configurations first in a new study.
+    `portfolio` runs the space's known-good configurations first in a new study;
+    `limits` (params, FLOPs, latency) prune models over them before they train; the study
+    keeps them, and a resume replaces only the ones it gives.
     """
     if not isinstance(workers, int) or workers < 1:
         raise ConfigError(f"--workers must be a whole number of at least 1, got {workers!r}")
@@ -251,6 +261,7 @@ def search(
         studies_dir=studies_dir,
         offline=offline,
         portfolio=portfolio,
+        limits=limits,
     )
     if workers > 1:
         storage_for_workers(plan.storage, workers)  # refuses in-memory, warns on SQLite

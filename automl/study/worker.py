@@ -20,6 +20,7 @@ from optuna.trial import FrozenTrial, TrialState
 from automl.data import DataSource, open_source
 from automl.errors import ConfigError, DataError
 from automl.spaces import Space
+from automl.study.limits import Limits
 from automl.study.objective import Objective
 from automl.study.record import StudyRecord
 from automl.study.samplers import create_pruner, create_sampler
@@ -119,6 +120,9 @@ def run_worker(
         torch.get_num_threads(),
         amp.reason,
     )
+    limits = Limits.from_dict(record.limits)
+    if limits:
+        log.info("deployment limits: %s (models over them are pruned untrained)", limits.describe())
     done = reconnecting(lambda: count_finished(the_study))
     endless = target >= sys.maxsize  # search --timeout without --trials: until the time is up
     if done:
@@ -155,6 +159,7 @@ def run_worker(
             seed=record.seed,
             cache_dir=cache_dir,
             model_options=record.model_options,
+            limits=limits,
             on_epoch=None if shown is None else shown.epoch,
         )
         reconnecting(optimize)

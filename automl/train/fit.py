@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from automl.config import TrialConfig
-from automl.data import Batches, channel_stats
+from automl.data import Batches, channel_stats, to_device_if_fits
 from automl.metrics import f1_scores
 from automl.models import create_model
 from automl.models.flops import count_flops, count_params
@@ -67,6 +67,7 @@ def fit(
     precision: Precision,
     seed: int,
     features: FeatureStore | None = None,
+    on_built: Callable[[nn.Module], None] | None = None,
     on_model: ModelCallback | None = None,
     on_epoch: EpochCallback | None = None,
 ) -> FitResult:
@@ -74,11 +75,18 @@ def fit(
 
     A model whose backbone is entirely frozen, trained without augmentation, trains only its
     head on features computed once (kept in `features` across trials when given).
+    `on_built(model)` runs as soon as the model is built (it may raise to stop there),
+    `on_model(model, how)` once its memory format is chosen, `on_epoch` after every epoch.
     """
     torch.manual_seed(seed)
-    images, labels = train
+    # On a GPU the uint8 pool lives there when it fits: no host-to-device copy per batch.
+    images, labels = to_device_if_fits(*train, precision.device)
+    if val is not None:
+        val = to_device_if_fits(*val, precision.device)
     mean, std = normalization(cfg, images)
     model = build_model(cfg, num_classes, images.shape[1], precision)
+    if on_built is not None:
+        on_built(model)
     head_only = getattr(model, "frozen_backbone", False) and cfg.data.augment == "none"
     res = cfg.data.resolution
     probe_shape = (min(cfg.data.batch_size, PROBE_BATCH), images.shape[1], res, res)
@@ -155,7 +163,7 @@ def fit(
         }
         if val_batches is not None:
             ev = evaluate(trained, criterion, val_batches, precision)
-            f1 = f1_scores(val[1], ev.predictions, num_classes)
+            f1 = f1_scores(val[1].cpu(), ev.predictions, num_classes)
             row |= {
                 "val_loss": ev.loss,
                 "val_acc": ev.accuracy,

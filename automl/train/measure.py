@@ -116,3 +116,37 @@ def measure_memory_format(
             for name, channels_last in (("contiguous", False), ("channels_last", True))
         }
         return time_steps(steps, device)
+
+
+LATENCY_WARMUP, LATENCY_RUNS = 2, 7
+
+
+@torch.no_grad()
+def inference_latency_ms(
+    model: nn.Module,
+    in_chans: int,
+    resolution: int,
+    device: torch.device,
+    dtype: torch.dtype | None,
+) -> float:
+    """Median milliseconds of a batch-1 forward pass of `model` in eval mode, as deployed on
+    `device` in autocast `dtype` (None: fp32). The model's mode is put back afterwards."""
+    was_training = model.training
+    model.eval()
+    x = torch.zeros(1, in_chans, resolution, resolution, device=device)
+    amp = (
+        torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
+    )
+    times = []
+    try:
+        with amp:
+            for i in range(LATENCY_WARMUP + LATENCY_RUNS):
+                _sync(device)
+                start = time.perf_counter()
+                model(x)
+                _sync(device)
+                if i >= LATENCY_WARMUP:
+                    times.append(time.perf_counter() - start)
+    finally:
+        model.train(was_training)
+    return 1000.0 * sorted(times)[len(times) // 2]

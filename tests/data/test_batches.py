@@ -101,3 +101,60 @@ def test_channels_last_can_be_disabled_and_bad_augment_fails() -> None:
     assert x.is_contiguous()
     with pytest.raises(ConfigError, match="none, basic, strong"):
         Batches(images, labels, 4, mean=(0,) * 3, std=(1,) * 3, augment="heavy")
+
+
+def test_a_pool_lives_on_the_gpu_only_when_it_fits() -> None:
+    from automl.data.batches import RESIDENT_SHARE, pool_fits
+
+    assert pool_fits(10**12, "cpu")  # host memory holds it already
+    free = 4 * 2**30
+    assert pool_fits(int(RESIDENT_SHARE * free), "cuda", free=free)
+    assert not pool_fits(int(RESIDENT_SHARE * free) + 1, "cuda", free=free)
+
+
+def test_a_pool_already_on_the_device_is_not_copied() -> None:
+    from automl.data import to_device_if_fits
+
+    images, labels = _data(8)
+    moved = to_device_if_fits(images, labels, "cpu")
+    assert moved[0] is images and moved[1] is labels
+
+
+@pytest.mark.parametrize("augment", ["none", "strong"])
+def test_staged_batches_equal_resident_ones(monkeypatch: pytest.MonkeyPatch, augment: str) -> None:
+    """The fallback for a pool too big for the GPU (one reused staging buffer) yields the
+    very batches the resident path does; run here by treating the CPU as another device."""
+    from automl.data import batches as module
+
+    images, labels = _data(23)
+
+    def epochs() -> list[tuple[torch.Tensor, torch.Tensor]]:
+        b = Batches(
+            images,
+            labels,
+            5,
+            mean=(0.5,) * 3,
+            std=(0.25,) * 3,
+            shuffle=True,
+            augment=augment,
+            generator=torch.Generator().manual_seed(3),
+        )
+        return [batch for _ in range(2) for batch in b]
+
+    resident = epochs()
+    monkeypatch.setattr(module, "_same_device", lambda a, b: False)
+    staged = epochs()
+    assert len(staged) == len(resident) == 10
+    for (xs, ys), (xr, yr) in zip(staged, resident, strict=True):
+        assert torch.equal(xs, xr) and torch.equal(ys, yr)
+
+
+def test_the_staging_buffer_is_never_handed_out() -> None:
+    from automl.data.batches import _Staging
+
+    images, _ = _data(12)
+    staging = _Staging(images, 4, torch.device("cpu"))
+    first = staging.send(images, slice(0, 4))
+    second = staging.send(images, torch.tensor([11, 2, 7]))
+    assert torch.equal(first, images[:4]) and torch.equal(second, images[[11, 2, 7]])
+    assert first.data_ptr() != staging.buffer.data_ptr() != second.data_ptr()
