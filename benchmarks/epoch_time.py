@@ -183,6 +183,37 @@ def cell_name(precision: str, channels_last: bool) -> str:
     return precision + (" + CL" if channels_last else "")
 
 
+def run_cuda(pool, res: int, epochs: int, cache_dir: Path, resident: bool) -> float:
+    """s/epoch of fit() on the GPU, the uint8 pool on the device (resident) or sent batch by
+    batch through the pinned staging buffer (the fallback for a pool that does not fit)."""
+    from automl.data import batches as batches_module
+
+    device = torch.device("cuda")
+    precision = resolve_precision("auto", device, cache_dir)
+    cfg = TrialConfig(
+        model=MODEL,
+        optim=OptimConfig(name="adam", lr=LR, scheduler="constant"),
+        data=DataConfig(resolution=res, batch_size=BATCH, augment="basic"),
+    )
+    share = batches_module.RESIDENT_SHARE
+    batches_module.RESIDENT_SHARE = share if resident else 0.0
+    seconds: list[float] = []
+    try:
+        fit(
+            cfg,
+            (pool.images, pool.labels),
+            None,
+            num_classes=int(pool.labels.max()) + 1,
+            epochs=epochs,
+            precision=precision,
+            seed=SEED,
+            on_epoch=lambda epoch, row: seconds.append(row["seconds"]),
+        )
+    finally:
+        batches_module.RESIDENT_SHARE = share
+    return steady(seconds)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -202,7 +233,7 @@ def main() -> None:
         args.epochs, args.sizes = 2, [64]
     data = args.data.expanduser().resolve()
 
-    rows = []
+    rows, cuda_rows = [], []
     with (
         tempfile.TemporaryDirectory(prefix="automl-bench-cache-") as tmp,
         intra_op_threads(usable_cores()),
@@ -241,6 +272,18 @@ def main() -> None:
                     "other_procs_cores": [plain_cpu.others, auto_cpu.others, bare_cpu.others],
                 }
             )
+            if torch.cuda.is_available():
+                cuda_rows.append(
+                    {
+                        "resolution": res,
+                        **{
+                            kind: run_cuda(
+                                auto["pool"], res, args.epochs, Path(tmp), kind == "resident"
+                            )
+                            for kind in ("staged", "resident")
+                        },
+                    }
+                )
 
     print(f"s/epoch, median of epochs 2..{args.epochs}, batch {BATCH}:")
     names = [cell_name(*c) for c in CELLS]
@@ -261,10 +304,20 @@ def main() -> None:
             f"{'/'.join(f'{c:.1f}' for c in r['other_procs_cores']):>11}"
         )
     print(f"automl's precision: {rows[0]['automl_reason']}")
+    if cuda_rows:
+        print(f"CUDA ({torch.cuda.get_device_name()}), s/epoch, augment basic, batch {BATCH}:")
+        print(f"{'res':>4}  {'staged':>8}  {'resident':>8}  {'speed-up':>8}")
+        for r in cuda_rows:
+            print(
+                f"{r['resolution']:>4}  {r['staged']:>8.3f}  {r['resident']:>8.3f}  "
+                f"{r['staged'] / r['resident']:>7.2f}x"
+            )
+    else:
+        print("CUDA: no GPU here; the resident-pool figures need one")
     env = {"machine": machine, "epochs": args.epochs, "batch_size": BATCH, "data": str(data)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     out = args.out.with_name(args.out.stem + (f"-{args.isa}" if args.isa else "") + ".json")
-    out.write_text(json.dumps({"env": env, "rows": rows}, indent=2) + "\n")
+    out.write_text(json.dumps({"env": env, "rows": rows, "cuda": cuda_rows}, indent=2) + "\n")
     if any(max(r["other_procs_cores"]) > 0.25 for r in rows):
         print(
             "warning: other processes used CPU during the run (others = cores used by other "

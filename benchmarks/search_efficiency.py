@@ -13,7 +13,10 @@ best validation accuracy after the budget (mean ± spread over seeds), epochs, w
 for each automl strategy the ratio "epochs it needs to reach the random sweep's final best /
 epochs the random sweep used" (same seed), goal <= 0.35. Drawn: best-so-far vs epochs.
 
-Usage: python benchmarks/search_efficiency.py [--quick] [--trials N] [--epochs E]
+The 24 runs go to `--jobs` processes (default: one per core), each training on one thread,
+so every strategy's wall time is measured alike.
+
+Usage: python benchmarks/search_efficiency.py [--quick] [--trials N] [--epochs E] [--jobs J]
 """
 
 from __future__ import annotations
@@ -21,10 +24,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import statistics
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -66,6 +72,9 @@ def curve(study) -> list[tuple[int, float]]:
 
 
 def run(name: str, where: dict, strategy: str, seed: int, args, tmp: str) -> dict:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     budget = args.trials * args.epochs
     settings = {
         **STRATEGIES[strategy],
@@ -74,6 +83,7 @@ def run(name: str, where: dict, strategy: str, seed: int, args, tmp: str) -> dic
         "epochs": args.epochs,
         "seed": seed,
         "studies_dir": tmp,
+        "threads": args.threads,
     }
     trials, start = args.trials, time.perf_counter()
     while True:
@@ -102,30 +112,45 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4, help="E: epochs per trial")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="digits only, 1 seed, 6 trials")
+    parser.add_argument(
+        "--jobs", type=int, default=os.cpu_count() or 1, help="runs at once, one thread each"
+    )
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results")
     args = parser.parse_args()
     if args.quick:
         args.trials, args.seeds = 6, 1
+    args.threads = 1 if args.jobs > 1 else None  # None: every core for the one run
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     machine = machine_line()
     print(machine, flush=True)
+    started = time.perf_counter()
     results: dict[str, dict[str, list[dict]]] = {}
-    with tempfile.TemporaryDirectory(prefix="automl-bench-search-") as tmp:
-        for ds, where in datasets(args.quick).items():
-            results[ds] = {}
-            for strategy in STRATEGIES:
-                results[ds][strategy] = []
-                for seed in range(args.seeds):
-                    row = run(f"{ds}-{strategy}-{seed}", where, strategy, seed, args, tmp)
-                    results[ds][strategy].append(row)
-                    print(
-                        f"{ds:12} {strategy:9} seed {seed}: best {row['points'][-1][1]:.4f} "
-                        f"after {row['points'][-1][0]} epochs, {row['trials']} trials, "
-                        f"{row['wall']:.0f} s",
-                        flush=True,
-                    )
+    runs = [
+        (ds, where, strategy, seed)
+        for ds, where in datasets(args.quick).items()
+        for strategy in STRATEGIES
+        for seed in range(args.seeds)
+    ]
+    with (
+        tempfile.TemporaryDirectory(prefix="automl-bench-search-") as tmp,
+        ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool,
+    ):
+        futures = {
+            key: pool.submit(run, f"{key[0]}-{key[2]}-{key[3]}", key[1], key[2], key[3], args, tmp)
+            for key in runs
+        }
+        for (ds, _, strategy, seed), future in futures.items():
+            row = future.result()
+            results.setdefault(ds, {}).setdefault(strategy, []).append(row)
+            print(
+                f"{ds:12} {strategy:9} seed {seed}: best {row['points'][-1][1]:.4f} "
+                f"after {row['points'][-1][0]} epochs, {row['trials']} trials, "
+                f"{row['wall']:.0f} s",
+                flush=True,
+            )
+    print(f"whole run: {(time.perf_counter() - started) / 60:.1f} min, {args.jobs} jobs")
     budget = args.trials * args.epochs
     print(f"\nbudget: {budget} epochs ({args.trials} trials x {args.epochs} epochs), "
           f"{args.seeds} seeds; mean ± half-range")  # fmt: skip
