@@ -199,6 +199,14 @@ def search(
             "--no-portfolio samples from the start."
         ),
     ] = True,
+    dedupe: Annotated[
+        bool,
+        typer.Option(
+            "--dedupe",
+            help="A new study on an image folder leaves out training photos that have an "
+            "exact or near copy in the held-out folder (see automl check-data).",
+        ),
+    ] = False,
     max_params: Annotated[
         str | None,
         typer.Option(
@@ -265,6 +273,7 @@ def search(
         offline=offline,
         portfolio=portfolio,
         limits=limits,
+        dedupe=dedupe,
     )
     _print_best(result, storage, studies_dir)
 
@@ -448,6 +457,66 @@ def studies(storage: Storage = None, studies_dir: StudiesDir = Path("studies")):
             s.storage,
         )
     out.print(table)
+
+
+@app.command("check-data")
+@friendly_errors
+@decode_progress
+def check_data(
+    data: Annotated[Path, typer.Option(help="ImageFolder root holding train/<class>/*.")],
+    test_dir: Annotated[
+        Path | None, typer.Option(help="Held-out folder (default: <data>/test); only hashed.")
+    ] = None,
+    resolution: Annotated[
+        int, typer.Option(min=1, help="Training resolution: smaller images are flagged.")
+    ] = 128,
+    out_csv: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="CSV of duplicate pairs (default: <studies-dir>/check-data/<root>.csv)."
+        ),
+    ] = None,
+    studies_dir: StudiesDir = Path("studies"),
+):
+    """Check a photo folder: class counts, unreadable and tiny files, exact and near duplicates
+    within train/ and across train/ and the held-out folder. Always exits 0: you decide."""
+    from automl.data.check import NEAR, SMALL
+    from automl.data.check import check_data as run_check
+
+    result = run_check(data, test_dir, resolution)
+    held = result.counts("held-out") if result.test_dir else {}
+    table = Table("class", "train", "held-out", title=f"{result.train_dir}")
+    for name, n in result.counts("train").items():
+        table.add_row(name, str(n), str(held.get(name, "-")))
+    out.print(table)
+    s = result.summary()
+    findings = Table("check", "train", "across train / held-out", "note")
+    findings.add_row(
+        "exact duplicates", str(s["exact_train"]), str(s["exact_across"]), "same bytes"
+    )
+    findings.add_row(
+        "near-duplicates",
+        str(s["near_train"]),
+        str(s["near_across"]),
+        f"perceptual hash within {NEAR} of 64 bits",
+    )
+    findings.add_row("unreadable files", str(s["unreadable"]), "", "skipped by training")
+    findings.add_row(
+        "small images", str(s["small"]), "", f"shorter side under {SMALL * resolution:.0f} px"
+    )
+    findings.add_row("class imbalance", f"{result.imbalance:.1f}x", "", "largest / smallest class")
+    out.print(findings)
+    for photo in result.unreadable[:5]:
+        out.print(f"unreadable: {photo.split}/{photo.path}", highlight=False)
+    target = out_csv or Path(studies_dir) / "check-data" / f"{Path(data).resolve().name}.csv"
+    result.write_pairs(target)
+    out.print(f"{len(result.pairs)} pairs written to {target}", highlight=False)
+    if s["exact_across"] or s["near_across"]:
+        err.print(
+            "[yellow]warning:[/yellow] the held-out folder shares photos with train/; its "
+            "accuracy would be inflated. A new study with `automl search --dedupe` trains "
+            "without them."
+        )
 
 
 @app.command()

@@ -127,9 +127,10 @@ def main() -> None:
     print(machine, flush=True)
     started = time.perf_counter()
     results: dict[str, dict[str, list[dict]]] = {}
+    places = datasets(args.quick)
     runs = [
-        (ds, where, strategy, seed)
-        for ds, where in datasets(args.quick).items()
+        (ds, strategy, seed)
+        for ds in places
         for strategy in STRATEGIES
         for seed in range(args.seeds)
     ]
@@ -138,10 +139,12 @@ def main() -> None:
         ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool,
     ):
         futures = {
-            key: pool.submit(run, f"{key[0]}-{key[2]}-{key[3]}", key[1], key[2], key[3], args, tmp)
-            for key in runs
+            (ds, strategy, seed): pool.submit(
+                run, f"{ds}-{strategy}-{seed}", places[ds], strategy, seed, args, tmp
+            )
+            for ds, strategy, seed in runs
         }
-        for (ds, _, strategy, seed), future in futures.items():
+        for (ds, strategy, seed), future in futures.items():
             row = future.result()
             results.setdefault(ds, {}).setdefault(strategy, []).append(row)
             print(

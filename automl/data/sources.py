@@ -23,6 +23,7 @@ class ImageSet:
     images: torch.Tensor  # uint8 (N, C, R, R); may be memory-mapped: treat as read-only
     labels: torch.Tensor  # int64 (N,)
     classes: tuple[str, ...]
+    names: tuple[str, ...] = ()  # each row's file, relative to its folder (image folders)
 
 
 class DataSource(ABC):
@@ -205,7 +206,10 @@ class FolderSource(DataSource):
             return cache.Entry(*decode_folder(base, files, self.classes, resolution, min_per_class))
 
         entry = cache.load_or_build(cache_dir, kind, fingerprint, resolution, self.classes, build)
-        return ImageSet(entry.images, entry.labels, self.classes)
+        skipped = set(entry.skipped)
+        names = [p.relative_to(base).as_posix() for group in files for p in group]
+        names = tuple(n for n in names if n not in skipped)
+        return ImageSet(entry.images, entry.labels, self.classes, names)
 
 
 def open_source(data: str | Path | None = None, test_dir: str | Path | None = None) -> DataSource:

@@ -136,6 +136,7 @@ def _overview(section, study, trials, done):
             ["data", f"{attrs.get('data', '-')} (held out: {attrs.get('test_dir') or 'default'})"],
             ["classes", ", ".join(map(str, attrs.get("classes", []))) or "-"],
             ["epochs per trial", attrs.get("epochs", "-")],
+            ["data check", _data_check_text(attrs.get("data_check") or {})],
             ["trials", ", ".join(f"{n} {k}" for k, n in states.items())],
             ["best trial", f"#{best.number}: validation accuracy {best.value:.4f}"],
             ["best params", ", ".join(f"{k}={fmt_value(v)}" for k, v in best.params.items())],
@@ -228,6 +229,24 @@ def _search(section, trials, done, summaries, imp, evaluator, limits):
         section, "pareto", "Accuracy against parameters and FLOPs", sf.pareto, trials, limits
     )
     return section
+
+
+def _data_check_text(check: dict) -> str:
+    if not check:
+        return "not run (the built-in digits, or a study made before the check existed)"
+    text = (
+        f"duplicates in train: {check['exact_train']} exact, {check['near_train']} near; "
+        f"across train and held-out: {check['exact_across']} exact, {check['near_across']} "
+        f"near; {check['unreadable']} unreadable (checked {check.get('ran', '?')})"
+    )
+    if check.get("dedupe"):
+        return text + f"; --dedupe left {check.get('excluded', 0)} training photos out"
+    if check["exact_across"] or check["near_across"]:
+        return text + (
+            "; WARNING: the held-out folder shares photos with train/, so the held-out "
+            "accuracy is inflated (automl check-data lists them; --dedupe avoids them)"
+        )
+    return text
 
 
 def _limits_text(trials, limits: dict) -> str:

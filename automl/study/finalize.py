@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from optuna.trial import TrialState
 from torch import nn
@@ -95,12 +96,18 @@ def finalize(
             "(its content changed); point --data at the original data"
         )
     pool = source.train_pool(cfg.data.resolution, cache_dir)
+    images, labels = pool.images, pool.labels
+    if record.excluded:  # --dedupe: photos with a copy in the held-out folder stay out
+        keep = torch.from_numpy(
+            np.setdiff1d(np.arange(len(labels)), np.asarray(record.excluded, dtype=np.int64))
+        )
+        images, labels = images[keep], labels[keep]
     epochs = int(best.user_attrs.get("epochs_run", record.epochs))
     seed = int(best.user_attrs.get("seed", record.seed))
     log.info(
         "retraining trial %d on train+val (%d images) for %d epochs in %s (%s)",
         best.number,
-        len(pool.labels),
+        len(labels),
         epochs,
         amp.name,
         amp.reason,
@@ -111,7 +118,7 @@ def finalize(
     the_study.set_user_attr("final_started", started_at)  # a crash from here on still counts
     trained = fit(
         cfg,
-        (pool.images, pool.labels),
+        (images, labels),
         None,
         num_classes=len(source.classes),
         epochs=epochs,
@@ -142,7 +149,7 @@ def finalize(
         "precision_reason": amp.reason,
         "memory_format": "channels_last" if trained.channels_last else "contiguous",
         "threads": torch.get_num_threads(),
-        "train_images": len(pool.labels),
+        "train_images": len(labels),
         "test_images": len(test.labels),
         "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "history": trained.history,

@@ -45,22 +45,29 @@ class Objective:
         cache_dir: Path,
         model_options: dict | None = None,
         limits: Limits | None = None,
+        excluded: list[int] | None = None,
         on_epoch: Callable[[int, int, int, dict], None] | None = None,
     ) -> None:
-        """`limits`: a model over one is pruned before it trains;
+        """`limits`: a model over one is pruned before it trains; `excluded`: training-pool
+        rows neither trained nor validated on (--dedupe);
         `on_epoch(trial number, epoch, epochs, history row)` after every epoch (progress)."""
         self.limits = limits or Limits()
         self.space = space
         self.source = source
         self.model_options = model_options or {}
         self.val_indices = np.asarray(sorted(val_indices), dtype=np.int64)
+        self.excluded = np.asarray(sorted(excluded or []), dtype=np.int64)
         self.epochs = epochs
         self.precision = precision
         self.seed = seed
         self.cache_dir = cache_dir
         self.on_epoch = on_epoch
         self._splits: dict[int, tuple] = {}
-        split_key = hashlib.blake2b(self.val_indices.tobytes(), digest_size=8).hexdigest()
+        split_key = hashlib.blake2b(
+            self.val_indices.tobytes() + b"|" + self.excluded.tobytes(), digest_size=8
+        ).hexdigest()
+        if not len(self.excluded):  # the key studies made before --dedupe computed
+            split_key = hashlib.blake2b(self.val_indices.tobytes(), digest_size=8).hexdigest()
         self.features = FeatureStore(
             cache_dir, f"{source.fingerprint}:{split_key}"
         )  # resolution -> (train, val) tensors, kept in memory
@@ -70,7 +77,9 @@ class Objective:
             pool = self.source.train_pool(resolution, self.cache_dir)
             is_val = np.zeros(len(pool.labels), dtype=bool)
             is_val[self.val_indices] = True
-            train_idx = torch.from_numpy(np.flatnonzero(~is_val))
+            is_out = np.zeros(len(pool.labels), dtype=bool)
+            is_out[self.excluded] = True
+            train_idx = torch.from_numpy(np.flatnonzero(~is_val & ~is_out))
             val_idx = torch.from_numpy(self.val_indices)
             device = self.precision.device  # kept there for every trial at this resolution
             self._splits[resolution] = (

@@ -43,13 +43,24 @@ class StudyRecord:
     choices: dict[str, list] = field(default_factory=dict)  # categoricals narrowed at creation
     portfolio: int = 0  # known-good trials enqueued when the study was made
     limits: dict[str, Any] = field(default_factory=dict)  # Limits.to_dict(): deployment budgets
+    data_check: dict[str, Any] = field(default_factory=dict)  # automl/study/datacheck.py
+    dedupe: bool = False  # training photos with a copy in the held-out folder left out
+    excluded: list[int] = field(default_factory=list)  # training-pool rows --dedupe left out
 
     def load_space(self) -> Space:
         """The study's space, its categoricals narrowed as when the study was created."""
         return get_space(self.space_file or self.space).with_choices(self.choices)
 
     # Settings a resumed study must keep: changing them would mix incomparable trials.
-    FROZEN = ("space", "data_fingerprint", "epochs", "seed", "resolution", "model_options")
+    FROZEN = (
+        "space",
+        "data_fingerprint",
+        "epochs",
+        "seed",
+        "resolution",
+        "model_options",
+        "dedupe",
+    )
 
     def to_attrs(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -104,7 +115,7 @@ class StudyRecord:
         """Refuse to resume with a frozen setting changed; settings not `given` on this command
         line keep the stored value."""
         for key in self.FROZEN:
-            if key not in given and key in ("epochs", "seed", "resolution"):
+            if key not in given and key in ("epochs", "seed", "resolution", "dedupe"):
                 continue
             mine, theirs = getattr(other, key), getattr(self, key)
             if mine != theirs:

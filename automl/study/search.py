@@ -11,12 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 
 from automl.config import TrialConfig, with_model_options
 from automl.data import DataSource, open_source, stratified_split
 from automl.errors import ConfigError
 from automl.spaces import Space, get_space
+from automl.study.datacheck import check_study_data
 from automl.study.limits import Limits
 from automl.study.portfolio import enqueue_portfolio, portfolio_trials
 from automl.study.record import StudyRecord, wait_for_record
@@ -75,6 +77,7 @@ def prepare(
     offline: bool = False,
     portfolio: bool = True,
     limits: Limits | None = None,
+    dedupe: bool = False,
 ) -> Plan:
     """Every check a search makes before it touches the storage: a refusal leaves nothing."""
     if trials is not None and trials < 1:
@@ -119,8 +122,11 @@ def prepare(
         pruner=pruner,
         trials=trials,
         limits=(limits or Limits()).to_dict(),
+        dedupe=dedupe,
     )
-    given = {"epochs": epochs, "seed": seed, "resolution": resolution}
+    if dedupe and source.test_dir is None:
+        check_study_data(source, 0, dedupe, Path(studies_dir))  # the one-line refusal
+    given = {"epochs": epochs, "seed": seed, "resolution": resolution, "dedupe": dedupe or None}
     return Plan(
         the_space,
         source,
@@ -190,8 +196,17 @@ def _new_record(plan: Plan, cache_dir: Path) -> StudyRecord:
     r = plan.record
     choices = settle_backbones(plan.space, r.fixed, r.model_options, plan.offline)
     pool = plan.source.train_pool(plan.resolution, cache_dir)
-    _, val_idx = stratified_split(pool.labels.numpy(), VAL_FRACTION, r.split_seed)
-    return dataclasses.replace(r, val_indices=[int(i) for i in val_idx], choices=choices)
+    data_check, excluded = check_study_data(plan.source, plan.resolution, r.dedupe, cache_dir)
+    kept = np.setdiff1d(np.arange(len(pool.labels)), np.asarray(excluded, dtype=np.int64))
+    labels = pool.labels.numpy()[kept]
+    _, val_idx = stratified_split(labels, VAL_FRACTION, r.split_seed, classes=r.classes)
+    return dataclasses.replace(
+        r,
+        val_indices=[int(i) for i in kept[val_idx]],
+        choices=choices,
+        data_check=data_check,
+        excluded=excluded,
+    )
 
 
 @with_threads
@@ -222,6 +237,7 @@ def search(
     offline: bool = False,
     portfolio: bool = True,
     limits: Limits | None = None,
+    dedupe: bool = False,
 ) -> optuna.Study:
     """Run (or resume) a study until it has `trials` finished (completed or pruned) trials
     (default 20; with a `timeout` and no `trials`, until the time is up).
@@ -233,7 +249,8 @@ def search(
     `offline` never downloads pretrained weights (else timm downloads missing ones);
     `portfolio` runs the space's known-good configurations first in a new study;
     `limits` (params, FLOPs, latency) prune models over them before they train; the study
-    keeps them, and a resume replaces only the ones it gives.
+    keeps them, and a resume replaces only the ones it gives; `dedupe` (a new study on an
+    image folder) leaves out training photos that have a copy in the held-out folder.
     """
     if not isinstance(workers, int) or workers < 1:
         raise ConfigError(f"--workers must be a whole number of at least 1, got {workers!r}")
@@ -262,6 +279,7 @@ def search(
         offline=offline,
         portfolio=portfolio,
         limits=limits,
+        dedupe=dedupe,
     )
     if workers > 1:
         storage_for_workers(plan.storage, workers)  # refuses in-memory, warns on SQLite

@@ -160,6 +160,7 @@ def run_worker(
             cache_dir=cache_dir,
             model_options=record.model_options,
             limits=limits,
+            excluded=record.excluded,
             on_epoch=None if shown is None else shown.epoch,
         )
         reconnecting(optimize)

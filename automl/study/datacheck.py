@@ -1,0 +1,59 @@
+"""The data check a new study runs on an image folder (see `automl check-data`), and
+`--dedupe`: training photos that also appear in the held-out folder are left out."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+
+from automl.data import DataSource
+from automl.data.sources import FolderSource
+from automl.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+def check_study_data(
+    source: DataSource, resolution: int, dedupe: bool, cache_dir: Path
+) -> tuple[dict, list[int]]:
+    """(what the study records of the check, training-pool rows `--dedupe` leaves out)."""
+    if not isinstance(source, FolderSource):
+        if dedupe:
+            raise ConfigError(
+                "--dedupe applies to an image folder; the built-in digits have no held-out "
+                "folder to compare with: pass --data DIR or drop --dedupe"
+            )
+        return {}, []
+    from automl.data.check import check_data
+
+    result = check_data(source.name, source.test_dir, resolution)
+    summary = result.summary() | {
+        "ran": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "dedupe": dedupe,
+    }
+    log.info("data check: %s", result.line())
+    across = [p for p in result.pairs if p.scope == "across"]
+    excluded: list[int] = []
+    if dedupe:
+        drop = {p.a.path for p in across}
+        pool = source.train_pool(resolution, cache_dir)
+        excluded = [i for i, name in enumerate(pool.names) if name in drop]
+        summary["excluded"] = len(excluded)
+        log.info(
+            "--dedupe: %d training photo%s with a copy in the held-out folder left out",
+            len(excluded),
+            "" if len(excluded) == 1 else "s",
+        )
+    elif across:
+        log.warning(
+            "%d photo%s of train/ also appear in the held-out folder (%d exact, %d near "
+            "copies): the held-out accuracy would be inflated. List them with `automl "
+            "check-data --data %s`; a new study with --dedupe trains without them",
+            len(across),
+            "" if len(across) == 1 else "s",
+            summary["exact_across"],
+            summary["near_across"],
+            Path(source.name),
+        )
+    return summary, excluded
