@@ -37,8 +37,8 @@ class Entry:
 
 Builder = Callable[[], Entry]
 
-_memo: dict[tuple[str, str, str, int], Entry] = {}
-_lock = threading.Lock()
+_memo: dict[tuple[str, str, str, int, str], Entry] = {}
+_lock = threading.RLock()
 
 
 def clear_memo() -> None:
@@ -47,8 +47,12 @@ def clear_memo() -> None:
         _memo.clear()
 
 
-def entry_dir(cache_dir: Path, kind: str, fingerprint: str, resolution: int) -> Path:
-    return Path(cache_dir) / f"{kind}-{fingerprint[:20]}-{resolution}px"
+def entry_dir(
+    cache_dir: Path, kind: str, fingerprint: str, resolution: int, variant: str = ""
+) -> Path:
+    """`variant` tells entries made another way apart ("from128": resized from 128 px)."""
+    suffix = f"-{variant}" if variant else ""
+    return Path(cache_dir) / f"{kind}-{fingerprint[:20]}-{resolution}px{suffix}"
 
 
 def _read(folder: Path, fingerprint: str) -> Entry | None:
@@ -97,12 +101,14 @@ def load_or_build(
     resolution: int,
     classes: Sequence[str],
     build: Builder,
+    variant: str = "",
 ) -> Entry:
-    """Return the cached entry for (kind, fingerprint, resolution), building it on a miss."""
+    """Return the cached entry for (kind, fingerprint, resolution, variant), building it on a
+    miss (`build` may itself load another entry: the lock is re-entrant)."""
     if kind not in KINDS:
         raise ValueError(f"cache kind must be one of {KINDS}, got {kind!r}")
-    final = entry_dir(cache_dir, kind, fingerprint, resolution)
-    key = (str(Path(cache_dir).resolve()), kind, fingerprint, resolution)
+    final = entry_dir(cache_dir, kind, fingerprint, resolution, variant)
+    key = (str(Path(cache_dir).resolve()), kind, fingerprint, resolution, variant)
     with _lock:
         if key in _memo:
             return _memo[key]
@@ -112,13 +118,19 @@ def load_or_build(
         else:
             if final.exists():
                 shutil.rmtree(final, ignore_errors=True)
-            logger.info("decoding %s images at %dpx into %s", kind, resolution, final)
+            how = (
+                f"resizing {kind} images from {variant[4:]}px"
+                if variant
+                else f"decoding {kind} images"
+            )
+            logger.info("%s at %dpx into %s", how, resolution, final)
             built = build()
             meta = {
                 "format": FORMAT,
                 "kind": kind,
                 "fingerprint": fingerprint,
                 "resolution": resolution,
+                "variant": variant,
                 "shape": list(built.images.shape),
                 "labels": built.labels.tolist(),
                 "classes": list(classes),

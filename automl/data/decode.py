@@ -24,8 +24,31 @@ def _decode_pil(path: Path) -> torch.Tensor | None:
         return None
 
 
-def decode_file(path: Path) -> torch.Tensor | None:
-    """Return uint8 RGB (3, H, W), or None when the file is not a readable image."""
+REDUCE = 2  # a JPEG at least this many times the target on both sides decodes reduced
+
+
+def _decode_reduced(path: Path, at_least: int) -> torch.Tensor | None:
+    """A JPEG decoded at 1/2, 1/4 or 1/8 scale (libjpeg's DCT scaling), still at least
+    `at_least` px on both sides; None when the file is not a JPEG that large."""
+    try:
+        with Image.open(path) as im:
+            if im.format != "JPEG" or min(im.size) < REDUCE * at_least:
+                return None
+            im.draft("RGB", (at_least, at_least))
+            rgb = ImageOps.exif_transpose(im).convert("RGB")
+        return torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1).contiguous()
+    except Exception as exc:
+        logger.debug("no reduced decode of %s: %s", path, exc)
+        return None
+
+
+def decode_file(path: Path, at_least: int | None = None) -> torch.Tensor | None:
+    """Return uint8 RGB (3, H, W), or None when the file is not a readable image. With
+    `at_least`, a large JPEG may come decoded at a reduced size, never under that on a side."""
+    if at_least is not None:
+        img = _decode_reduced(path, at_least)
+        if img is not None:
+            return img
     try:
         img = decode_image(str(path), mode=ImageReadMode.RGB, apply_exif_orientation=True)
     except Exception as exc:
@@ -43,3 +66,16 @@ def decode_file(path: Path) -> torch.Tensor | None:
 def resize_square(img: torch.Tensor, resolution: int) -> torch.Tensor:
     """Squash uint8 (..., C, H, W) to (..., C, R, R): the whole image, no crop."""
     return TF.resize(img, [resolution, resolution], antialias=True)
+
+
+SHRINK_CHUNK = 256  # images resized at a time
+
+
+def shrink(images: torch.Tensor, resolution: int) -> torch.Tensor:
+    """uint8 (N, C, R0, R0) resized to (N, C, R, R), antialiased, a chunk at a time."""
+    out = torch.empty((len(images), images.shape[1], resolution, resolution), dtype=torch.uint8)
+    for start in range(0, len(images), SHRINK_CHUNK):
+        out[start : start + SHRINK_CHUNK] = resize_square(
+            images[start : start + SHRINK_CHUNK], resolution
+        )
+    return out

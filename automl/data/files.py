@@ -48,9 +48,11 @@ def hash_files(base: Path, paths: Sequence[Path]) -> str:
     return digest.hexdigest()
 
 
-def load_resized(path: Path, resolution: int) -> torch.Tensor | None:
-    """One file as uint8 (3, R, R), or None when it is not a readable image."""
-    img = decode.decode_file(path)  # looked up on the module so tests can count calls
+def load_resized(path: Path, resolution: int, reduced: bool = True) -> torch.Tensor | None:
+    """One file as uint8 (3, R, R), or None when it is not a readable image; `reduced`: a
+    large JPEG is decoded at a reduced scale first (still at least R px on each side)."""
+    at_least = resolution if reduced else None
+    img = decode.decode_file(path, at_least)  # looked up on the module so tests can count
     return None if img is None else decode.resize_square(img, resolution)
 
 
@@ -60,6 +62,7 @@ def decode_folder(
     classes: Sequence[str],
     resolution: int,
     min_per_class: int,
+    reduced: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor, tuple[str, ...]]:
     """Decode `files[k]` (class k) to uint8 (N, 3, R, R), int64 labels, and skipped paths."""
     paths = [p for group in files for p in group]
@@ -75,7 +78,7 @@ def decode_folder(
             zip(
                 paths,
                 labels_all,
-                pool.map(lambda p: load_resized(p, resolution), paths),
+                pool.map(lambda p: load_resized(p, resolution, reduced), paths),
                 strict=True,
             ),
             1,

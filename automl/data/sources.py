@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from automl.data import cache
-from automl.data.decode import resize_square
+from automl.data.decode import resize_square, shrink
 from automl.data.files import decode_folder, hash_files, list_classes, list_files, load_resized
 from automl.errors import DataError
 
@@ -35,11 +35,12 @@ class DataSource(ABC):
     default_resolution: int | None = None  # pinned when the user fixes none (tiny native images)
 
     @abstractmethod
-    def train_pool(self, resolution: int, cache_dir: Path) -> ImageSet:
-        """Images that search trials may train and validate on (decoded once, cached)."""
+    def train_pool(self, resolution: int, cache_dir: Path, base: int | None = None) -> ImageSet:
+        """Images that search trials may train and validate on (decoded once, cached).
+        `base`: a larger resolution decoded once, that this one is resized from."""
 
     @abstractmethod
-    def held_out(self, resolution: int, cache_dir: Path) -> ImageSet:
+    def held_out(self, resolution: int, cache_dir: Path, base: int | None = None) -> ImageSet:
         """The held-out split; only the final scoring reads it."""
 
     @abstractmethod
@@ -97,10 +98,10 @@ class DigitsSource(DataSource):
         )
         return ImageSet(entry.images, entry.labels, self.classes)
 
-    def train_pool(self, resolution: int, cache_dir: Path) -> ImageSet:
-        return self._subset("train", resolution, cache_dir)
+    def train_pool(self, resolution: int, cache_dir: Path, base: int | None = None) -> ImageSet:
+        return self._subset("train", resolution, cache_dir)  # 8x8 scans: nothing to decode
 
-    def held_out(self, resolution: int, cache_dir: Path) -> ImageSet:
+    def held_out(self, resolution: int, cache_dir: Path, base: int | None = None) -> ImageSet:
         return self._subset("test", resolution, cache_dir)
 
     def held_out_index(self) -> list[tuple[str, int]]:
@@ -162,14 +163,14 @@ class FolderSource(DataSource):
     def fingerprint(self) -> str:  # reads every training file: only when asked
         return hash_files(self._train, [p for group in self._files for p in group])
 
-    def train_pool(self, resolution: int, cache_dir: Path) -> ImageSet:
+    def train_pool(self, resolution: int, cache_dir: Path, base: int | None = None) -> ImageSet:
         files, fingerprint = self._files, self.fingerprint
-        return self._load("train", self._train, files, fingerprint, resolution, cache_dir)
+        return self._load("train", self._train, files, fingerprint, resolution, cache_dir, base)
 
-    def held_out(self, resolution: int, cache_dir: Path) -> ImageSet:
+    def held_out(self, resolution: int, cache_dir: Path, base: int | None = None) -> ImageSet:
         files = [list_files(self._test / c) for c in self.classes]
         fingerprint = hash_files(self._test, [p for group in files for p in group])
-        return self._load("test", self._test, files, fingerprint, resolution, cache_dir)
+        return self._load("test", self._test, files, fingerprint, resolution, cache_dir, base)
 
     @functools.cached_property
     def _held_out_files(self) -> list[tuple[Path, int]]:
@@ -199,13 +200,35 @@ class FolderSource(DataSource):
         fingerprint: str,
         resolution: int,
         cache_dir: Path,
+        decode_base: int | None = None,
     ) -> ImageSet:
+        """Decoded at `resolution`, or, given a larger `decode_base`, resized from the images
+        decoded once at that resolution (the entry is keyed by both, so it is stable)."""
         min_per_class = 2 if kind == "train" else 1
+        variant = ""
+        if decode_base is not None and decode_base > resolution:
+            variant = f"from{decode_base}"
 
-        def build() -> cache.Entry:
-            return cache.Entry(*decode_folder(base, files, self.classes, resolution, min_per_class))
+            def build() -> cache.Entry:
+                big = cache.load_or_build(
+                    cache_dir, kind, fingerprint, decode_base, self.classes, decode_big
+                )
+                return cache.Entry(shrink(big.images, resolution), big.labels, big.skipped)
 
-        entry = cache.load_or_build(cache_dir, kind, fingerprint, resolution, self.classes, build)
+            def decode_big() -> cache.Entry:
+                return cache.Entry(
+                    *decode_folder(base, files, self.classes, decode_base, min_per_class)
+                )
+        else:
+
+            def build() -> cache.Entry:
+                return cache.Entry(
+                    *decode_folder(base, files, self.classes, resolution, min_per_class)
+                )
+
+        entry = cache.load_or_build(
+            cache_dir, kind, fingerprint, resolution, self.classes, build, variant
+        )
         skipped = set(entry.skipped)
         names = [p.relative_to(base).as_posix() for group in files for p in group]
         names = tuple(n for n in names if n not in skipped)

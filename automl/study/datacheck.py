@@ -15,7 +15,11 @@ log = logging.getLogger(__name__)
 
 
 def check_study_data(
-    source: DataSource, resolution: int, dedupe: bool, cache_dir: Path
+    source: DataSource,
+    resolution: int,
+    dedupe: bool,
+    cache_dir: Path,
+    decode_base: int | None = None,
 ) -> tuple[dict, list[int]]:
     """(what the study records of the check, training-pool rows `--dedupe` leaves out)."""
     if not isinstance(source, FolderSource):
@@ -37,7 +41,7 @@ def check_study_data(
     excluded: list[int] = []
     if dedupe:
         drop = {p.a.path for p in across}
-        pool = source.train_pool(resolution, cache_dir)
+        pool = source.train_pool(resolution, cache_dir, decode_base)
         excluded = [i for i, name in enumerate(pool.names) if name in drop]
         summary["excluded"] = len(excluded)
         log.info(

@@ -95,7 +95,7 @@ def finalize(
             f"the training data at {source.name} is not what study {study!r} searched on "
             "(its content changed); point --data at the original data"
         )
-    pool = source.train_pool(cfg.data.resolution, cache_dir)
+    pool = source.train_pool(cfg.data.resolution, cache_dir, record.decode_base)
     images, labels = pool.images, pool.labels
     if record.excluded:  # --dedupe: photos with a copy in the held-out folder stay out
         keep = torch.from_numpy(
@@ -113,7 +113,7 @@ def finalize(
         amp.reason,
     )
     # Decoded (not evaluated) before the retrain, so a broken held-out folder fails early.
-    test = source.held_out(cfg.data.resolution, cache_dir)
+    test = source.held_out(cfg.data.resolution, cache_dir, record.decode_base)
     started_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     the_study.set_user_attr("final_started", started_at)  # a crash from here on still counts
     trained = fit(

@@ -46,6 +46,7 @@ class Objective:
         model_options: dict | None = None,
         limits: Limits | None = None,
         excluded: list[int] | None = None,
+        decode_base: int | None = None,
         on_epoch: Callable[[int, int, int, dict], None] | None = None,
     ) -> None:
         """`limits`: a model over one is pruned before it trains; `excluded`: training-pool
@@ -57,6 +58,7 @@ class Objective:
         self.model_options = model_options or {}
         self.val_indices = np.asarray(sorted(val_indices), dtype=np.int64)
         self.excluded = np.asarray(sorted(excluded or []), dtype=np.int64)
+        self.decode_base = decode_base  # decoded once at this px; smaller ones resized from it
         self.epochs = epochs
         self.precision = precision
         self.seed = seed
@@ -74,7 +76,7 @@ class Objective:
 
     def split(self, resolution: int) -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
         if resolution not in self._splits:
-            pool = self.source.train_pool(resolution, self.cache_dir)
+            pool = self.source.train_pool(resolution, self.cache_dir, self.decode_base)
             is_val = np.zeros(len(pool.labels), dtype=bool)
             is_val[self.val_indices] = True
             is_out = np.zeros(len(pool.labels), dtype=bool)

@@ -46,6 +46,7 @@ class StudyRecord:
     data_check: dict[str, Any] = field(default_factory=dict)  # automl/study/datacheck.py
     dedupe: bool = False  # training photos with a copy in the held-out folder left out
     excluded: list[int] = field(default_factory=list)  # training-pool rows --dedupe left out
+    decode_base: int | None = None  # images decoded once at this px, smaller ones resized
 
     def load_space(self) -> Space:
         """The study's space, its categoricals narrowed as when the study was created."""

@@ -195,8 +195,9 @@ def _new_record(plan: Plan, cache_dir: Path) -> StudyRecord:
     unless offline), its images decoded and split."""
     r = plan.record
     choices = settle_backbones(plan.space, r.fixed, r.model_options, plan.offline)
-    pool = plan.source.train_pool(plan.resolution, cache_dir)
-    data_check, excluded = check_study_data(plan.source, plan.resolution, r.dedupe, cache_dir)
+    base = decode_base(plan.space, r.fixed)
+    pool = plan.source.train_pool(plan.resolution, cache_dir, base)
+    data_check, excluded = check_study_data(plan.source, plan.resolution, r.dedupe, cache_dir, base)
     kept = np.setdiff1d(np.arange(len(pool.labels)), np.asarray(excluded, dtype=np.int64))
     labels = pool.labels.numpy()[kept]
     _, val_idx = stratified_split(labels, VAL_FRACTION, r.split_seed, classes=r.classes)
@@ -206,7 +207,21 @@ def _new_record(plan: Plan, cache_dir: Path) -> StudyRecord:
         choices=choices,
         data_check=data_check,
         excluded=excluded,
+        decode_base=base,
     )
+
+
+def decode_base(space: Space, fixed: Mapping[str, Any]) -> int | None:
+    """The largest resolution the study's trials can ask for: its images are decoded once
+    at it, and every smaller resolution is resized from those."""
+    if "resolution" in fixed:
+        return int(fixed["resolution"])
+    dist = space.explore().get("resolution")
+    if isinstance(dist, optuna.distributions.CategoricalDistribution):
+        return max(int(c) for c in dist.choices)
+    if isinstance(dist, optuna.distributions.IntDistribution):
+        return int(dist.high)
+    return None
 
 
 @with_threads

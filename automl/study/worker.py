@@ -161,6 +161,7 @@ def run_worker(
             model_options=record.model_options,
             limits=limits,
             excluded=record.excluded,
+            decode_base=record.decode_base,
             on_epoch=None if shown is None else shown.epoch,
         )
         reconnecting(optimize)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -21,9 +22,9 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     seen: list[Path] = []
     real = decode.decode_file
 
-    def counting(path: Path) -> torch.Tensor | None:
+    def counting(path: Path, at_least: int | None = None) -> torch.Tensor | None:
         seen.append(path)
-        return real(path)
+        return real(path, at_least)
 
     monkeypatch.setattr(decode, "decode_file", counting)
     return seen
@@ -136,3 +137,40 @@ def test_lost_race_uses_the_other_writer(make_folder: MakeFolder, tmp_path: Path
         mine = source.train_pool(16, tmp_path / "b")
     assert torch.equal(mine.images, theirs.images)
     assert sorted(p.name for p in (tmp_path / "b").iterdir()) == [final.name]
+
+
+def test_each_file_is_decoded_once_for_every_resolution_below_the_base(
+    make_folder: MakeFolder, tmp_path: Path, calls: list[Path]
+) -> None:
+    source = open_source(make_folder())
+    cache_dir = tmp_path / "cache"
+    pools = {r: source.train_pool(r, cache_dir, base=24) for r in (8, 16, 24)}
+    assert len(calls) == N_FILES  # decoded at 24 px only
+    big = pools[24]
+    for r in (8, 16):
+        assert torch.equal(pools[r].images, decode.shrink(big.images, r))
+        assert torch.equal(pools[r].labels, big.labels) and pools[r].names == big.names
+    entries = sorted(p.name.split("-", 2)[2] for p in cache_dir.iterdir())
+    assert entries == ["16px-from24", "24px", "8px-from24"]
+    # stable: a new process rebuilding a derived entry gets the very same bytes
+    shutil.rmtree(cache_dir / f"train-{source.fingerprint[:20]}-16px-from24")
+    clear_memo()
+    calls.clear()
+    again = open_source(source.name).train_pool(16, cache_dir, base=24)
+    assert calls == [] and torch.equal(again.images, pools[16].images)
+    # without a base, a resolution is decoded on its own, as studies made before did
+    direct = source.train_pool(16, cache_dir)
+    assert len(calls) == N_FILES and direct.images.shape == pools[16].images.shape
+
+
+def test_a_large_jpeg_decodes_reduced_but_never_under_the_target(tmp_path: Path) -> None:
+    from PIL import Image
+
+    path = tmp_path / "big.jpg"
+    Image.new("RGB", (800, 600), (200, 40, 90)).save(path)
+    full = decode.decode_file(path)
+    reduced = decode.decode_file(path, at_least=128)
+    assert tuple(full.shape) == (3, 600, 800)
+    assert min(reduced.shape[1:]) >= 128 and reduced.shape[1] < 600
+    assert tuple(decode.decode_file(path, at_least=400).shape) == (3, 600, 800)  # not 2x
+    assert (reduced.float().mean((1, 2)) - full.float().mean((1, 2))).abs().max() < 2

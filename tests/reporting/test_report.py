@@ -142,7 +142,7 @@ def test_report_on_a_folder_study_reads_only_the_shown_held_out_files(tmp_path, 
     clear_memo()
     decoded = []
     original = decode.decode_file
-    monkeypatch.setattr(decode, "decode_file", lambda p: decoded.append(p) or original(p))
+    monkeypatch.setattr(decode, "decode_file", lambda p, *a: decoded.append(p) or original(p, *a))
     index = report("f", studies_dir=studies, upload=False)
     shown = json.loads((index.parent / "shown_images.json").read_text())
     assert len(decoded) == SHOWN == len(shown["names"])  # 30 of the 45 held-out files
