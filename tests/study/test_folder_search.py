@@ -26,9 +26,9 @@ def decodes(monkeypatch):
     calls = []
     original = decode.decode_file
 
-    def counting(path):
+    def counting(path, at_least=None):
         calls.append(path)
-        return original(path)
+        return original(path, at_least)
 
     monkeypatch.setattr(decode, "decode_file", counting)
     return calls
