@@ -11,26 +11,34 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from automl.errors import ConfigError
+from automl.registry import check_name
 
+# The names configs accept; automl.train.optim and automl.data.augment implement each one.
+OPTIMIZERS = ("adamw", "adam", "sgd")
+SCHEDULERS = ("cosine", "onecycle", "step", "constant")
 AUGMENTATIONS = ("none", "basic", "strong")
+
+
+def check_batching(batch_size: int, augment: str) -> None:
+    """What DataConfig and the batch loader both require."""
+    check_name(augment, AUGMENTATIONS, "augmentation")
+    if batch_size < 1:
+        raise ConfigError(f"batch size {batch_size} must be at least 1")
 
 
 @dataclass(frozen=True)
 class OptimConfig:
-    name: str = "adamw"  # a key of automl.train.optim.OPTIMIZERS
+    name: str = "adamw"  # one of OPTIMIZERS
     lr: float = 1e-3
     weight_decay: float = 0.0
     momentum: float = 0.9  # SGD only
     nesterov: bool = False  # SGD only
-    scheduler: str = "cosine"  # a key of automl.train.optim.SCHEDULERS
+    scheduler: str = "cosine"  # one of SCHEDULERS
     label_smoothing: float = 0.0
 
     def __post_init__(self) -> None:
-        from automl.registry import choose
-        from automl.train.optim import OPTIMIZERS, SCHEDULERS
-
-        choose(OPTIMIZERS, self.name, "optimizer")
-        choose(SCHEDULERS, self.scheduler, "scheduler")
+        check_name(self.name, OPTIMIZERS, "optimizer")
+        check_name(self.scheduler, SCHEDULERS, "scheduler")
         if not self.lr > 0:
             raise ConfigError(f"learning rate {self.lr} must be positive")
 
@@ -42,14 +50,9 @@ class DataConfig:
     augment: str = "none"  # one of AUGMENTATIONS
 
     def __post_init__(self) -> None:
-        if self.augment not in AUGMENTATIONS:
-            raise ConfigError(
-                f"unknown augmentation {self.augment!r}; choose one of: {', '.join(AUGMENTATIONS)}"
-            )
+        check_batching(self.batch_size, self.augment)
         if not 4 <= self.resolution <= 1024:
             raise ConfigError(f"resolution {self.resolution} is outside 4..1024")
-        if self.batch_size < 1:
-            raise ConfigError(f"batch size {self.batch_size} must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -62,22 +65,13 @@ class TrialConfig:
 
 
 def config_to_dict(cfg: TrialConfig) -> dict[str, Any]:
-    """Plain-type form, safe for `torch.load(weights_only=True)` and JSON."""
+    """Plain-type form, safe for `torch.load(weights_only=True)` and JSON; the model registry
+    turns it back (`automl.models.config_from_dict`)."""
     return {
         "model": {"arch": cfg.model.arch, **dataclasses.asdict(cfg.model)},
         "optim": dataclasses.asdict(cfg.optim),
         "data": dataclasses.asdict(cfg.data),
     }
-
-
-def config_from_dict(d: dict[str, Any]) -> TrialConfig:
-    from automl.models import model_config_class
-
-    model = dict(d["model"])
-    cls = model_config_class(model.pop("arch"))
-    return TrialConfig(
-        model=cls(**model), optim=OptimConfig(**d["optim"]), data=DataConfig(**d["data"])
-    )
 
 
 def with_model_options(cfg: TrialConfig, options: dict[str, Any]) -> TrialConfig:

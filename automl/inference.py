@@ -17,12 +17,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from automl.config import config_from_dict
 from automl.data.decode import decode_file, resize_square
 from automl.errors import AutoMLError, DataError, ModelCodeError, ModelFileError, SpaceError
 from automl.exporting.formats import RUNNERS, ExportedModel, load_exported
 from automl.io import file_sha256
-from automl.models import create_model, is_builtin_model, list_models
+from automl.models import config_from_dict, create_model, is_builtin_model, list_models
 from automl.train.precision import resolve_device
 
 log = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from typing import Generic, TypeVar
 
 from automl.errors import ConfigError
@@ -10,13 +10,17 @@ from automl.errors import ConfigError
 T = TypeVar("T")
 
 
+def check_name(name: str, allowed: Collection[str], what: str) -> str:
+    """`name` itself if it is one of `allowed`; else an error naming it and the choices."""
+    if name not in allowed:
+        choices = ", ".join(sorted(allowed))
+        raise ConfigError(f"unknown {what} {name!r}; choose one of: {choices}")
+    return name
+
+
 def choose(table: Mapping[str, T], name: str, what: str) -> T:
     """Look `name` up in `table`; a miss names what was got and what is allowed."""
-    try:
-        return table[name]
-    except KeyError:
-        allowed = ", ".join(sorted(table))
-        raise ConfigError(f"unknown {what} {name!r}; choose one of: {allowed}") from None
+    return table[check_name(name, table, what)]
 
 
 class Registry(Generic[T]):

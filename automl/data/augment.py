@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from automl.config import AUGMENTATIONS
-from automl.errors import ConfigError
+from automl.registry import check_name
 
 _CROP_SCALE = {"basic": (0.7, 1.0), "strong": (0.35, 1.0)}
 _RATIO = (3 / 4, 4 / 3)
@@ -74,10 +74,7 @@ def augment_batch(
     x: torch.Tensor, policy: str, generator: torch.Generator | None = None
 ) -> torch.Tensor:
     """Augment float (B, C, H, W) in [0, 1] with `policy`; "none" returns `x` itself."""
-    if policy not in AUGMENTATIONS:
-        raise ConfigError(
-            f"unknown augmentation {policy!r}; choose one of: {', '.join(AUGMENTATIONS)}"
-        )
+    check_name(policy, AUGMENTATIONS, "augmentation")
     if policy == "none" or x.shape[0] == 0:
         return x
     out = _flip_and_crop(x, _CROP_SCALE[policy], generator)

@@ -7,9 +7,8 @@ from collections.abc import Iterator, Sequence
 
 import torch
 
-from automl.config import AUGMENTATIONS
+from automl.config import check_batching
 from automl.data.augment import augment_batch
-from automl.errors import ConfigError
 
 _STD_FLOOR = 1e-3
 _CHUNK_ELEMENTS = 1 << 22
@@ -106,12 +105,7 @@ class Batches:
     ) -> None:
         if len(images) != len(labels):
             raise ValueError(f"{len(images)} images but {len(labels)} labels")
-        if batch_size < 1:
-            raise ConfigError(f"batch size {batch_size} must be at least 1")
-        if augment not in AUGMENTATIONS:
-            raise ConfigError(
-                f"unknown augmentation {augment!r}; choose one of: {', '.join(AUGMENTATIONS)}"
-            )
+        check_batching(batch_size, augment)
         self.images = images
         self.labels = labels.to(device=images.device, dtype=torch.int64)
         self.batch_size, self.shuffle, self.augment = batch_size, shuffle, augment

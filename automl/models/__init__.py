@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from torch import nn
 
+from automl.config import DataConfig, OptimConfig, TrialConfig
 from automl.errors import ConfigError
 from automl.registry import Registry
 
@@ -39,6 +41,15 @@ def create_model(cfg, num_classes: int, in_chans: int = 3, resolution: int = 32)
     if not isinstance(cfg, entry.config_class):
         raise ConfigError(f"model {cfg.arch!r} needs a {entry.config_class.__name__}, got {cfg!r}")
     return entry.build(cfg, num_classes=num_classes, in_chans=in_chans, resolution=resolution)
+
+
+def config_from_dict(d: dict[str, Any]) -> TrialConfig:
+    """The inverse of `automl.config.config_to_dict`: the model config class comes from `arch`."""
+    model = dict(d["model"])
+    cls = model_config_class(model.pop("arch"))
+    return TrialConfig(
+        model=cls(**model), optim=OptimConfig(**d["optim"]), data=DataConfig(**d["data"])
+    )
 
 
 def list_models() -> list[str]:

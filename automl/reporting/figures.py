@@ -6,8 +6,13 @@ import io
 import logging
 
 from automl.errors import AutoMLError
+from automl.reporting.html import Figure
 
 log = logging.getLogger(__name__)
+
+
+class NotApplicable(Exception):
+    """This figure does not apply to this model (the message says why)."""
 
 
 def new_figure(width: float = 8.0, height: float = 4.5):
@@ -27,9 +32,6 @@ def to_png(fig) -> bytes:
 
 def add_figure(section, name: str, alt: str, make, *args) -> None:
     """Render one figure into `section`; a figure that does not apply leaves a visible note."""
-    from automl.reporting.html import Figure
-    from automl.reporting.model_figures import NotApplicable
-
     try:
         section.figure(Figure(name, to_png(make(*args)), alt))
     except NotApplicable as exc:

@@ -14,11 +14,7 @@ from torch import nn
 
 from automl.inference import LoadedModel
 from automl.nn import Conv2d as AutoConv2d
-from automl.reporting.figures import new_figure
-
-
-class NotApplicable(Exception):
-    """This figure does not apply to this model (the message says why)."""
+from automl.reporting.figures import NotApplicable, new_figure
 
 
 def _show(ax, img: np.ndarray, **kw) -> None:

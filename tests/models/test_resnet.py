@@ -8,7 +8,8 @@ import torch
 from torch import nn
 
 from automl import ConfigError, create_model, get_space
-from automl.config import OptimConfig, TrialConfig, config_from_dict, config_to_dict
+from automl.config import OptimConfig, TrialConfig, config_to_dict
+from automl.models import config_from_dict
 from automl.models.flops import count_flops
 from automl.models.resnet import ResNetConfig
 from automl.nn import NORMS, BatchInstanceNorm2d, Conv2d

@@ -6,7 +6,8 @@ import optuna
 import pytest
 
 from automl import SpaceError, TrialConfig, get_space, list_spaces
-from automl.config import config_from_dict, config_to_dict
+from automl.config import config_to_dict
+from automl.models import config_from_dict
 
 
 @pytest.mark.parametrize("name", list_spaces())
