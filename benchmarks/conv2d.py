@@ -1,6 +1,6 @@
 """automl.nn's conv2d against torch's: the time ratio per case family and the whole matrix.
 
-Every case of `automl.nn.cases.conv_cases()` (the matrix tests/nn checks: 4,050 cases, 10
+Every case of `tests/nn/cases.py`'s `conv_cases()` (the matrix tests/nn checks: 4,050 cases, 10
 channel pairs 1->3 ... 243->16 and 5 group counts 4 ... 64, each x 15 kernels x dilation 1-3 x
 stride 1-3 x bias) runs forward + backward (input, weight, bias gradients) with torch's
 `F.conv2d` and with automl's, alternating case by case so that a busy neighbour slows both
@@ -21,10 +21,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from automl.nn.cases import conv_cases
 from automl.nn.conv import conv2d
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "nn"))
+from cases import conv_cases  # noqa: E402  (the case matrix lives with the tests)
 from common import CpuMeter  # noqa: E402
 
 from automl.train.machine import cpu_name  # noqa: E402

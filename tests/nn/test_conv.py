@@ -17,8 +17,9 @@ import torch.nn.functional as F
 
 from automl.nn import Blur2d, Conv2d
 from automl.nn.blur import binomial_kernel, filter2d
-from automl.nn.cases import CHANNELS, GROUPS, conv_cases
 from automl.nn.conv import conv2d
+
+from .cases import CHANNELS, GROUPS, conv_cases
 
 TOL = {"rtol": 1e-9, "atol": 1e-9}
 CASES = conv_cases()

@@ -9,9 +9,6 @@ from pathlib import Path
 
 from automl.reporting import SECTIONS
 
-SCREENSHOT = (
-    Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "report_screenshot.png"
-)
 FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -53,14 +50,15 @@ def test_report_renders_in_chromium(reported, chromium, tmp_path):
     for sid in SECTIONS:
         assert f'<section id="{sid}">' in dom, sid
     imgs = re.findall(r"<img [^>]*>", dom)
-    assert len(imgs) == 13
+    written = index.read_text().count("<img ")  # every figure the report holds reached the DOM
+    assert len(imgs) == written and written >= 10
     for tag in imgs:
         natural = re.search(r'data-natural="([^"]+)"', tag).group(1)
         assert natural != "broken" and int(natural) > 100, tag[:80]
         data = re.search(r'src="data:image/png;base64,([^"]+)"', tag).group(1)
         assert base64.b64decode(data)[:8] == b"\x89PNG\r\n\x1a\n"
 
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    SCREENSHOT.unlink(missing_ok=True)
-    run(chromium, tmp_path, f"--screenshot={SCREENSHOT}", "--window-size=1280,4000", index.as_uri())
-    assert SCREENSHOT.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    screenshot = tmp_path / "report_screenshot.png"
+    run(chromium, tmp_path, f"--screenshot={screenshot}", "--window-size=1280,4000", index.as_uri())
+    assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    print(f"screenshot: {screenshot}")
