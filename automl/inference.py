@@ -22,6 +22,7 @@ from automl.errors import AutoMLError, DataError, ModelCodeError, ModelFileError
 from automl.exporting.formats import RUNNERS, ExportedModel, load_exported
 from automl.io import file_sha256
 from automl.models import config_from_dict, create_model, is_builtin_model, list_models
+from automl.models.interface import without_weights
 from automl.train.precision import resolve_device
 
 log = logging.getLogger(__name__)
@@ -126,12 +127,8 @@ def load_model(
     try:
         _import_model_code(blob, path, space_file)
         cfg = config_from_dict(blob["config"])
-        if "pretrained" in {
-            f.name for f in dataclasses.fields(cfg.model)
-        }:  # weights are in the file
-            cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, pretrained=False))
         model = create_model(
-            cfg.model,
+            without_weights(cfg.model),  # the weights are in the file
             num_classes=len(blob["classes"]),
             in_chans=blob["in_chans"],
             resolution=blob["resolution"],

@@ -72,6 +72,7 @@ class FinetuneNet(nn.Module):
         dropout: float,
         frozen: set[str],
         backbone_lr: float | None,
+        feature_key: str,
     ) -> None:
         super().__init__()
         self.backbone = backbone
@@ -80,6 +81,7 @@ class FinetuneNet(nn.Module):
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(width, num_classes))
         self.frozen = frozen
         self.backbone_lr = backbone_lr
+        self.feature_key = feature_key  # see train/features.py
 
     @property
     def frozen_backbone(self) -> bool:
@@ -128,6 +130,5 @@ def finetune(
     else:
         backbone = timm.create_model(cfg.backbone, pretrained=False, **kwargs)
     frozen = apply_freeze(backbone, cfg.freeze, cfg.trainable_stages)
-    net = FinetuneNet(backbone, num_classes, cfg.head_dropout, frozen, cfg.backbone_lr)
-    net.feature_key = f"{cfg.backbone}:{cfg.weights_tag()}:{in_chans}"  # see train/features.py
-    return net
+    key = f"{cfg.backbone}:{cfg.weights_tag()}:{in_chans}"
+    return FinetuneNet(backbone, num_classes, cfg.head_dropout, frozen, cfg.backbone_lr, key)

@@ -70,7 +70,7 @@ class FeatureStore:
         parts = [
             self.data_key,
             split,
-            getattr(model, "feature_key", type(model).__name__),
+            model.feature_key,
             str(tuple(images.shape)),
             str(tuple(mean)),
             str(tuple(std)),

@@ -11,7 +11,7 @@ from torch import nn
 from automl.config import TrialConfig
 from automl.data import Batches, channel_stats, to_device_if_fits
 from automl.metrics import f1_scores
-from automl.models import create_model
+from automl.models import create_model, interface
 from automl.models.flops import count_flops, count_params
 from automl.train.engine import evaluate, train_one_epoch
 from automl.train.features import FeatureBatches, FeatureStore
@@ -52,8 +52,7 @@ def model_stats(model: nn.Module, in_chans: int, resolution: int) -> dict:
 
 def normalization(cfg: TrialConfig, images: torch.Tensor) -> tuple[tuple, tuple]:
     """What pretrained weights dictate, else the training images' own per-channel statistics."""
-    dictated = getattr(cfg.model, "normalization", None)
-    stats = dictated(images.shape[1]) if dictated is not None else None
+    stats = interface.normalization(cfg.model, images.shape[1])
     return stats if stats is not None else channel_stats(images)
 
 
@@ -87,7 +86,7 @@ def fit(
     model = build_model(cfg, num_classes, images.shape[1], precision)
     if on_built is not None:
         on_built(model)
-    head_only = getattr(model, "frozen_backbone", False) and cfg.data.augment == "none"
+    head_only = interface.head_only(model) and cfg.data.augment == "none"
     res = cfg.data.resolution
     probe_shape = (min(cfg.data.batch_size, PROBE_BATCH), images.shape[1], res, res)
     # What runs on images: the whole model, or only the frozen backbone (forward, once).
@@ -140,12 +139,7 @@ def fit(
                 channels_last=channels_last,
             )
         )
-    params = (
-        model.param_groups(cfg.optim)
-        if hasattr(model, "param_groups")
-        else [p for p in model.parameters() if p.requires_grad]
-    )
-    optimizer = create_optimizer(params, cfg.optim)
+    optimizer = create_optimizer(interface.param_groups(model, cfg.optim), cfg.optim)
     scheduler = create_scheduler(optimizer, cfg.optim, epochs * max(1, len(train_batches)))
     scaler = precision.grad_scaler()
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.optim.label_smoothing)
