@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from automl.errors import AutoMLError, ConfigError
+from automl.paths import Paths
 
 app = typer.Typer(
     add_completion=False,
@@ -508,7 +509,7 @@ def check_data(
     out.print(findings)
     for photo in result.unreadable[:5]:
         out.print(f"unreadable: {photo.split}/{photo.path}", highlight=False)
-    target = out_csv or Path(studies_dir) / "check-data" / f"{Path(data).resolve().name}.csv"
+    target = out_csv or Paths(studies_dir).check_data_csv(data)
     result.write_pairs(target)
     out.print(f"{len(result.pairs)} pairs written to {target}", highlight=False)
     if s["exact_across"] or s["near_across"]:

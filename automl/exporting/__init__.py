@@ -58,10 +58,10 @@ def export(
     model.pt) and return the path written. `space_file`: where the user's space file that
     defines the model is now, if it moved."""
     from automl.inference import load_model
-    from automl.study.finalize import final_dir
+    from automl.paths import Paths
 
     get_writer(format)  # a bad name fails before any loading
-    source = final_dir(study, studies_dir) / "model.pt"
+    source = Paths(studies_dir).final(study) / "model.pt"
     if not source.is_file():
         raise ModelFileError(
             f"study {study!r} has no finalized model at {source}; "

@@ -9,12 +9,9 @@ import optuna
 from optuna.artifacts import FileSystemArtifactStore, get_all_artifact_meta, upload_artifact
 
 from automl.io import write_bytes
+from automl.paths import Paths
 
 log = logging.getLogger(__name__)
-
-
-def artifact_dir(study: str, studies_dir: str | Path = "studies") -> Path:
-    return Path(studies_dir) / study / "artifacts"
 
 
 def uploaded(study: optuna.Study) -> dict[str, str]:
@@ -29,7 +26,7 @@ def upload(
 
     A file name uploaded before keeps its artifact id and gets the new content, so reports
     rerun do not pile up copies in the dashboard."""
-    base = artifact_dir(study.study_name, studies_dir)
+    base = Paths(studies_dir).artifacts(study.study_name)
     base.mkdir(parents=True, exist_ok=True)
     store = FileSystemArtifactStore(base)
     known = uploaded(study)

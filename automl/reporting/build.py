@@ -13,6 +13,7 @@ from optuna.trial import TrialState
 
 from automl.errors import AutoMLError, ReportError, StudyError
 from automl.io import write_bytes
+from automl.paths import Paths
 from automl.reporting.figures import add_figure
 from automl.reporting.final_sections import final_sections
 from automl.reporting.summary import fmt_value
@@ -30,10 +31,6 @@ SECTIONS = (
     "guided-backprop",
     "grad-cam",
 )
-
-
-def report_dir(study: str, studies_dir: str | Path = "studies") -> Path:
-    return Path(studies_dir) / study / "report"
 
 
 def report(
@@ -69,7 +66,7 @@ def report(
         raise StudyError(f"study {study!r} has no completed trial yet; nothing to report")
     imp = importances(the_study, importance)  # validates the evaluator name first
     summaries = summarize(done, imp.values)
-    out = report_dir(study, studies_dir)
+    out = Paths(studies_dir).report(study)
     try:  # fail before the work if the folder cannot be made
         (out / "figures").mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -298,6 +295,7 @@ def _observations(section, summaries, trials, n_complete):
 def _model_size(section, study):
     from automl.config import with_model_options
     from automl.models import create_model
+    from automl.models.interface import without_weights
     from automl.reporting.modelsize import model_size
     from automl.spaces import get_space
 
@@ -305,9 +303,7 @@ def _model_size(section, study):
     try:
         space = get_space(attrs.get("space_file") or attrs["space"])
         cfg = with_model_options(space.rebuild(best.params), attrs.get("model_options", {}))
-        if hasattr(cfg.model, "pretrained"):  # size only: no weights are loaded
-            cfg = with_model_options(cfg, {"pretrained": False})
-        model_cfg = cfg.model
+        model_cfg = without_weights(cfg.model)  # size only: no weights are loaded
         classes, chans = len(attrs["classes"]), int(attrs["channels"])
         model = create_model(
             model_cfg, num_classes=classes, in_chans=chans, resolution=cfg.data.resolution

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from automl.errors import ReportError
-from automl.reporting.artifacts import artifact_dir
+from automl.paths import Paths
 from automl.study.storage import default_storage, load_study
 
 
@@ -29,7 +29,7 @@ def dashboard_command(
     found = str(exe) if exe.is_file() else shutil.which("optuna-dashboard")
     if found is None:
         raise ReportError("optuna-dashboard is not installed; pip install optuna-dashboard")
-    artifacts = artifact_dir(study, studies_dir)
+    artifacts = Paths(studies_dir).artifacts(study)
     artifacts.mkdir(parents=True, exist_ok=True)
     cmd = [found, url, "--artifact-dir", str(artifacts), "--host", "127.0.0.1", "--port", str(port)]
     return cmd, f"http://127.0.0.1:{port}"

@@ -15,9 +15,9 @@ SHOWN = 30  # held-out images in the prediction grid (10 rows x 3)
 
 
 def final_sections(sections, study, studies_dir, out, data, test_dir):
+    from automl.paths import Paths
     from automl.reporting import final_figures as ff
     from automl.reporting.html import Section
-    from automl.study.finalize import final_dir
 
     final = sections["final"] = Section("final", "Final model on the held-out split")
     names = {
@@ -28,7 +28,7 @@ def final_sections(sections, study, studies_dir, out, data, test_dir):
     }
     for sid, title in names.items():
         sections[sid] = Section(sid, title)
-    fdir = final_dir(study.study_name, studies_dir)
+    fdir = Paths(studies_dir).final(study.study_name)
     metrics_path, model_path = fdir / "metrics.json", fdir / "model.pt"
     if not study.user_attrs.get("final_runs") or not metrics_path.is_file():
         why = f"not finalized yet: run `automl finalize --study {study.study_name}`"

@@ -18,6 +18,7 @@ from automl.errors import AutoMLError, DataError, StudyError
 from automl.inference import MODEL_FORMAT, load_model, model_code
 from automl.io import save_torch, write_json
 from automl.metrics import classification_metrics
+from automl.paths import Paths
 from automl.reporting.artifacts import upload_final
 from automl.study.record import StudyRecord
 from automl.study.storage import default_storage, load_study
@@ -43,10 +44,6 @@ class FinalResult:
     @property
     def test_accuracy(self) -> float:
         return self.metrics["accuracy"]
-
-
-def final_dir(study: str, studies_dir: str | Path = "studies") -> Path:
-    return Path(studies_dir) / study / "final"
 
 
 @with_threads
@@ -87,7 +84,7 @@ def finalize(
     best = the_study.best_trial
     space = record.load_space()
     cfg = with_model_options(space.rebuild(best.params), record.model_options)
-    cache_dir = Path(studies_dir) / "cache"
+    cache_dir = Paths(studies_dir).cache
     amp = resolve_precision(precision, resolve_device(device), cache_dir)
     source = open_source(*record.data_location(data, test_dir))
     if source.fingerprint != record.data_fingerprint:
@@ -155,7 +152,7 @@ def finalize(
         "history": trained.history,
         "params": best.params,
     }
-    out = final_dir(study, studies_dir)
+    out = Paths(studies_dir).final(study)
     model_path = save_torch(
         out / "model.pt",
         {

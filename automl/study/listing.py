@@ -10,6 +10,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
+from automl.paths import Paths
 from automl.study.storage import is_optuna_sqlite, open_storage
 
 
@@ -73,7 +74,7 @@ def list_studies(
     if storage:
         urls = [storage]
     else:  # only files that are Optuna databases: opening any other would add tables to it
-        files = sorted(Path(studies_dir).glob("*.db"))
+        files = Paths(studies_dir).databases()
         urls = [f"sqlite:///{p}" for p in files if is_optuna_sqlite(p)]
     found = []
     for url in urls:

@@ -22,6 +22,7 @@ import optuna
 from optuna.trial import TrialState
 
 from automl.errors import StudyError
+from automl.paths import Paths
 from automl.study.storage import fail_stale_trials, reconnecting, sqlite_path
 from automl.study.worker import FINISHED, count_finished
 from automl.train.machine import usable_cores
@@ -108,7 +109,7 @@ def run_workers(
         test_dir=test_dir,
         offline=offline,
     )
-    logs = Path(studies_dir) / study.study_name / "workers"
+    logs = Paths(studies_dir).workers(study.study_name)
     logs.mkdir(parents=True, exist_ok=True)
     procs: list[tuple[subprocess.Popen, Path]] = []
     with _stop_signals_interrupt():

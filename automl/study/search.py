@@ -17,6 +17,8 @@ import optuna
 from automl.config import TrialConfig, with_model_options
 from automl.data import DataSource, open_source, stratified_split
 from automl.errors import ConfigError
+from automl.models.interface import check_weights
+from automl.paths import Paths
 from automl.spaces import Space, get_space
 from automl.study.datacheck import check_study_data
 from automl.study.limits import Limits
@@ -92,9 +94,8 @@ def prepare(
     fixed = _fixed_params(the_space, source, resolution, fix or {})
     sample, _ = the_space.sample(fixed=fixed)  # validates the pins through the space
     options = _model_options(sample, weights, pretrained)
-    check = getattr(with_model_options(sample, options).model, "check", None)
-    if check is not None and the_space.backbone_param is None:  # a backbone space's weights
-        check()  # are settled when its study is created (automl/study/weights.py)
+    if the_space.backbone_param is None:  # a backbone space's weights are settled when its
+        check_weights(with_model_options(sample, options).model)  # study is made (weights.py)
     the_seed = DEFAULT_SEED if seed is None else seed
     create_sampler(sampler, the_seed, the_space.grid, fixed)  # a bad name fails here
     create_pruner(pruner, epochs or DEFAULT_EPOCHS)
@@ -125,7 +126,7 @@ def prepare(
         dedupe=dedupe,
     )
     if dedupe and source.test_dir is None:
-        check_study_data(source, 0, dedupe, Path(studies_dir))  # the one-line refusal
+        check_study_data(source, 0, dedupe, Paths(studies_dir).cache)  # the one-line refusal
     given = {"epochs": epochs, "seed": seed, "resolution": resolution, "dedupe": dedupe or None}
     return Plan(
         the_space,
@@ -148,7 +149,7 @@ def create_or_resume(
     """The study and its record. Idempotent, and safe when several processes run it at the
     same moment: one creates the study and writes the record, the others wait and read it."""
     rdb = open_storage(plan.storage, heartbeat_interval=heartbeat_interval)
-    cache_dir = Path(studies_dir) / "cache"
+    cache_dir = Paths(studies_dir).cache
     existing = plan.study_name in optuna.get_all_study_names(rdb)
     if not existing:  # weights, decode and split first: a failure leaves no half-made study
         record = _new_record(plan, cache_dir)

@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError
 
 from automl.errors import StorageError
+from automl.paths import Paths
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ INSTALL = {  # driver module -> how to install it, where it is not `pip install 
 
 
 def default_storage(study: str, studies_dir: str | Path = "studies") -> str:
-    return f"sqlite:///{Path(studies_dir) / f'{study}.db'}"
+    return f"sqlite:///{Paths(studies_dir).database(study)}"
 
 
 def sqlite_path(url: str) -> Path | None:

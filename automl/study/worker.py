@@ -19,6 +19,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from automl.data import DataSource, open_source
 from automl.errors import ConfigError, DataError
+from automl.paths import Paths
 from automl.spaces import Space
 from automl.study.limits import Limits
 from automl.study.objective import Objective
@@ -104,7 +105,7 @@ def run_worker(
                 f"{the_study.study_name!r} was created on (its content differs); "
                 "point --data at a copy of the original data"
             )
-    cache_dir = Path(studies_dir) / "cache"
+    cache_dir = Paths(studies_dir).cache
     amp = resolve_precision(precision, resolve_device(device), cache_dir)
     the_study.sampler = create_sampler(
         record.sampler, record.seed, space.grid, record.fixed, trials=target

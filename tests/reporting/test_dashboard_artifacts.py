@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from automl.errors import StorageError
-from automl.reporting.artifacts import artifact_dir
+from automl.paths import Paths
 from automl.reporting.dashboard import dashboard_command
 
 START_TIMEOUT = 30.0
@@ -38,7 +38,7 @@ def test_dashboard_serves_uploaded_artifacts(reported, served):
     studies_dir, index = reported
     cmd, url = served
     assert cmd[1:5] == [f"sqlite:///{studies_dir / 'fin.db'}", "--artifact-dir",
-                        str(artifact_dir("fin", studies_dir)), "--host"]  # fmt: skip
+                        str(Paths(studies_dir).artifacts("fin")), "--host"]  # fmt: skip
     assert cmd[5] == "127.0.0.1"
     summary = json.loads(fetch(f"{url}/api/studies"))["study_summaries"][0]
     detail = json.loads(fetch(f"{url}/api/studies/{summary['study_id']}"))
