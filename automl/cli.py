@@ -82,7 +82,7 @@ def decode_progress(command):
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         from automl.data.progress import reporting_to
-        from automl.study.progress import DecodeBar
+        from automl.display import DecodeBar
 
         with reporting_to(DecodeBar()):
             return command(*args, **kwargs)
@@ -240,6 +240,7 @@ def search(
     studies_dir: StudiesDir = Path("studies"),
 ):
     """Run or resume an Optuna study; rerunning the same command resumes it."""
+    from automl.display import TrialPrinter
     from automl.study.limits import Limits, parse_count
     from automl.study.search import search as run_search
 
@@ -268,7 +269,7 @@ def search(
         weights=weights,
         pretrained=pretrained,
         studies_dir=studies_dir,
-        progress=True,
+        progress=TrialPrinter,
         threads=threads,
         workers=workers,
         offline=offline,
@@ -324,6 +325,7 @@ def worker(
     studies_dir: StudiesDir = Path("studies"),
 ):
     """Join a study made by `automl search` (on this machine or any other) and run its trials."""
+    from automl.display import TrialPrinter
     from automl.study.worker import join
 
     result = join(
@@ -338,7 +340,7 @@ def worker(
         studies_dir=studies_dir,
         threads=threads,
         heartbeat_interval=heartbeat_interval,
-        progress=True,
+        progress=TrialPrinter,
         offline=offline,
     )
     _print_best(result, storage, studies_dir)

@@ -36,6 +36,16 @@ class PretrainedConfig(Protocol):
 
 
 @runtime_checkable
+class SizedConfig(Protocol):
+    """A config whose model size has a closed form (scratch_cnn), shown next to the counts."""
+
+    closed_form: ClassVar[str]  # the formula in words, for the report
+
+    def closed_form_size(self, in_chans: int, resolution: int, num_classes: int) -> tuple[int, int]:
+        """(parameters, forward FLOPs of one image; a multiply-add counts 2)."""
+
+
+@runtime_checkable
 class BackboneModel(Protocol):
     """A built model that is a backbone under a head (finetune): when nothing in the backbone
     trains, its features are computed once and only the head trains on them."""

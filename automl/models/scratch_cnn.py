@@ -18,6 +18,10 @@ MONOTONE = {"relu", "leaky_relu", "elu", "tanh"}  # non-decreasing activations
 @dataclass(frozen=True)
 class ScratchCNNConfig:
     arch: ClassVar[str] = "scratch_cnn"
+    closed_form: ClassVar[str] = (
+        "conv 2k²Σ W²ᵢ₋₁ mᵢ₋₁ mᵢ (Wᵢ the side before block i's pool), dense 2D²m₅n, output "
+        "2n·classes; parameters k²mᵢ₋₁mᵢ plus biases or batch-norm."
+    )
     base_filters: int = 32
     filter_org: str = "same"  # same | double | half: how filters change from block to block
     kernel_size: int = 3
@@ -49,6 +53,13 @@ class ScratchCNNConfig:
             for i in range(self.blocks)
         ]
 
+    def closed_form_size(self, in_chans: int, resolution: int, num_classes: int) -> tuple[int, int]:
+        """(parameters, forward FLOPs of one image) by formula, checked against the counts."""
+        return (
+            closed_form_params(self, in_chans, resolution, num_classes),
+            closed_form_flops(self, in_chans, resolution, num_classes),
+        )
+
 
 def output_size(resolution: int, blocks: int) -> int:
     """Spatial size after `blocks` 2x2 max-pools with ceil_mode (never below 1)."""
@@ -56,6 +67,34 @@ def output_size(resolution: int, blocks: int) -> int:
     for _ in range(blocks):
         size = -(-size // 2)
     return size
+
+
+def closed_form_flops(
+    cfg: ScratchCNNConfig, in_chans: int, resolution: int, num_classes: int
+) -> int:
+    """conv: 2 k^2 sum_i W_{i-1}^2 m_{i-1} m_i (same padding, then a 2x2 ceil pool halves W);
+    dense: 2 D^2 m_5 n; output: 2 n classes. A multiply-add counts 2; biases, norms,
+    activations and pools are not counted (as torch's FlopCounterMode does)."""
+    k, widths = cfg.kernel_size, [in_chans, *cfg.filters()]
+    side, conv = resolution, 0
+    for m_prev, m in zip(widths, widths[1:], strict=False):
+        conv += 2 * k * k * side * side * m_prev * m
+        side = -(-side // 2)
+    d = output_size(resolution, cfg.blocks)
+    return conv + 2 * d * d * widths[-1] * cfg.dense_units + 2 * cfg.dense_units * num_classes
+
+
+def closed_form_params(
+    cfg: ScratchCNNConfig, in_chans: int, resolution: int, num_classes: int
+) -> int:
+    """Weights k^2 m_{i-1} m_i plus bias (no BN) or BN scale+shift, dense and output layers."""
+    k, widths = cfg.kernel_size, [in_chans, *cfg.filters()]
+    conv = sum(
+        k * k * a * b + (2 * b if cfg.batch_norm else b)
+        for a, b in zip(widths, widths[1:], strict=False)
+    )
+    d, n = output_size(resolution, cfg.blocks), cfg.dense_units
+    return conv + (d * d * widths[-1] + 1) * n + (n + 1) * num_classes
 
 
 class ScratchCNN(nn.Module):

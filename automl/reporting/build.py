@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import logging
 import math
 import time
@@ -15,22 +14,23 @@ from automl.errors import AutoMLError, ReportError, StudyError
 from automl.io import write_bytes
 from automl.paths import Paths
 from automl.reporting.figures import add_figure
-from automl.reporting.final_sections import final_sections
+from automl.reporting.final_sections import FINAL_SECTIONS, final_sections
+from automl.reporting.html import Section, page
 from automl.reporting.summary import fmt_value
 
 log = logging.getLogger(__name__)
 
-SECTIONS = (
-    "overview",
-    "search",
-    "observations",
-    "model-size",
-    "final",
-    "predictions",
-    "filters",
-    "guided-backprop",
-    "grad-cam",
-)
+SECTIONS = {  # id -> title, in page order
+    "overview": "Overview",
+    "search": "Search",
+    "observations": "Observations",
+    "model-size": "Model size",
+    **FINAL_SECTIONS,
+}
+
+
+def _section(sid: str) -> Section:
+    return Section(sid, SECTIONS[sid])
 
 
 def report(
@@ -48,7 +48,6 @@ def report(
 
     `data`/`test_dir`: where the study's images are now, when they moved since the search
     (as for finalize); only the held-out images shown in the report are read."""
-    from automl.reporting.html import Section, page
     from automl.reporting.summary import completed, importances, summarize
     from automl.study.storage import default_storage, load_study
 
@@ -71,32 +70,24 @@ def report(
         (out / "figures").mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise _unwritable(out, exc) from None
-    sections = {sid: None for sid in SECTIONS}
-    sections["overview"] = _overview(Section("overview", "Overview"), the_study, trials, done)
-    sections["search"] = _search(
-        Section("search", "Search"),
-        trials,
-        len(done),
-        summaries,
-        imp,
-        importance,
-        the_study.user_attrs.get("limits") or {},
-    )
-    sections["observations"] = _observations(
-        Section("observations", "Observations"), summaries, trials, len(done)
-    )
-    sections["model-size"] = _model_size(Section("model-size", "Model size"), the_study)
-    final_sections(sections, the_study, studies_dir, out, data, test_dir)
+    limits = the_study.user_attrs.get("limits") or {}
+    sections = [
+        _overview(the_study, trials, done),
+        _search(trials, len(done), summaries, imp, importance, limits),
+        _observations(summaries, trials, len(done)),
+        _model_size(the_study),
+        *final_sections(the_study, studies_dir, out, data, test_dir),
+    ]
     html_text = page(
         f"automl report: {study}",
         f"{len(trials)} trials, storage {storage or default_storage(study, studies_dir)}",
-        list(sections.values()),
+        sections,
     )
     index = out / "index.html"
     try:  # each file atomically: a crash leaves the previous report's file, never half of one
         files = [
             write_bytes(out / "figures" / f"{fig.name}.png", fig.png)
-            for s in sections.values()
+            for s in sections
             for fig in s.figures()
         ]
         write_bytes(index, html_text.encode("utf-8"))
@@ -120,7 +111,8 @@ def _unwritable(out: Path, exc: OSError) -> ReportError:
     )
 
 
-def _overview(section, study, trials, done):
+def _overview(study, trials, done) -> Section:
+    section = _section("overview")
     attrs = study.user_attrs
     states = {}
     for t in trials:
@@ -142,7 +134,8 @@ def _overview(section, study, trials, done):
     return section
 
 
-def _search(section, trials, done, summaries, imp, evaluator, limits):
+def _search(trials, done, summaries, imp, evaluator, limits) -> Section:
+    section = _section("search")
     from automl.reporting import search_figures as sf
     from automl.reporting.observations import MIN_TRIALS
 
@@ -263,7 +256,8 @@ def _limits_text(trials, limits: dict) -> str:
     )
 
 
-def _observations(section, summaries, trials, n_complete):
+def _observations(summaries, trials, n_complete) -> Section:
+    section = _section("observations")
     from automl.reporting.observations import observe
 
     n_pruned = sum(t.state == TrialState.PRUNED for t in trials)
@@ -276,23 +270,17 @@ def _observations(section, summaries, trials, n_complete):
     supported = [o for o in found if o.supported]
     notes = [o for o in found if not o.supported]
     if supported:
-        items = "".join(
-            f"<li><b>{html.escape(o.finding)}</b> {html.escape(o.evidence)}</li>" for o in supported
-        )
-        section.parts.append(f"<ul>{items}</ul>")
+        section.bullets([(o.finding, o.evidence) for o in supported])
     else:
         section.note("No finding is supported by the data yet.")
     if notes:
-        items = "".join(
-            f"<li>{html.escape(o.finding)} {html.escape(o.evidence)}</li>" for o in notes
-        )
-        section.parts.append(
-            f'<p class="muted">Not enough evidence:</p><ul class="muted">{items}</ul>'
-        )
+        section.text("Not enough evidence:", muted=True)
+        section.bullets([(o.finding, o.evidence) for o in notes], bold=False, muted=True)
     return section
 
 
-def _model_size(section, study):
+def _model_size(study) -> Section:
+    section = _section("model-size")
     from automl.config import with_model_options
     from automl.models import create_model
     from automl.models.interface import without_weights
@@ -318,7 +306,7 @@ def _model_size(section, study):
         f"{classes} classes). FLOPs: forward pass of one image, a multiply-add counts 2."
     )
     section.table(
-        ["", "counted (torch FlopCounterMode)", "closed form (5-block CNN)", "agree"],
+        ["", "counted (torch FlopCounterMode)", f"closed form ({size.arch})", "agree"],
         [
             [
                 "parameters",
@@ -335,10 +323,7 @@ def _model_size(section, study):
         ],
     )
     if closed:
-        section.text(
-            "Closed form: conv 2k²Σ W²ᵢ₋₁ mᵢ₋₁ mᵢ (Wᵢ the side before block i's pool), dense "
-            "2D²m₅n, output 2n·classes; parameters k²mᵢ₋₁mᵢ plus biases or batch-norm."
-        )
+        section.text(f"Closed form: {model_cfg.closed_form}")
     else:
         section.note(f"No closed form for {size.arch}; only the counted values are shown.")
     return section

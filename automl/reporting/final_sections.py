@@ -10,32 +10,32 @@ import numpy as np
 from automl.errors import AutoMLError, DataError
 from automl.io import write_json
 from automl.reporting.figures import add_figure
+from automl.reporting.html import Section
 
 SHOWN = 30  # held-out images in the prediction grid (10 rows x 3)
+FINAL_SECTIONS = {  # id -> title, in page order
+    "final": "Final model on the held-out split",
+    "predictions": "Held-out predictions",
+    "filters": "First conv layer",
+    "guided-backprop": "Guided back-propagation",
+    "grad-cam": "Grad-CAM",
+}
 
 
-def final_sections(sections, study, studies_dir, out, data, test_dir):
+def final_sections(study, studies_dir, out, data, test_dir) -> list[Section]:
+    """The final model's sections; each says why it is empty when there is nothing to show."""
     from automl.paths import Paths
     from automl.reporting import final_figures as ff
-    from automl.reporting.html import Section
 
-    final = sections["final"] = Section("final", "Final model on the held-out split")
-    names = {
-        "predictions": "Held-out predictions",
-        "filters": "First conv layer",
-        "guided-backprop": "Guided back-propagation",
-        "grad-cam": "Grad-CAM",
-    }
-    for sid, title in names.items():
-        sections[sid] = Section(sid, title)
+    sections = [Section(sid, title) for sid, title in FINAL_SECTIONS.items()]
+    final, model_sections = sections[0], {s.id: s for s in sections[1:]}
     fdir = Paths(studies_dir).final(study.study_name)
     metrics_path, model_path = fdir / "metrics.json", fdir / "model.pt"
     if not study.user_attrs.get("final_runs") or not metrics_path.is_file():
         why = f"not finalized yet: run `automl finalize --study {study.study_name}`"
-        for s in sections.values():
-            if s.id in ("final", *names):
-                s.note(f"Nothing here, the study is {why}.")
-        return
+        for s in sections:
+            s.note(f"Nothing here, the study is {why}.")
+        return sections
     try:
         metrics = json.loads(metrics_path.read_text())
         row = [
@@ -50,10 +50,9 @@ def final_sections(sections, study, studies_dir, out, data, test_dir):
         ]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         why = f"{metrics_path} cannot be read ({type(exc).__name__}: {exc})"
-        for s in sections.values():
-            if s.id in ("final", *names):
-                s.note(f"Nothing here: {why}; rerun `automl finalize --force`.")
-        return
+        for s in sections:
+            s.note(f"Nothing here: {why}; rerun `automl finalize --force`.")
+        return sections
     final.table(
         ["test accuracy", "F1 macro", "F1 micro", "test loss", "images", "trial", "run", "forced"],
         [row],
@@ -78,10 +77,11 @@ def final_sections(sections, study, studies_dir, out, data, test_dir):
         ff.training_curves,
         metrics.get("history", []),
     )
-    _model_sections(sections, study, studies_dir, model_path, out, data, test_dir)
+    _model_sections(model_sections, study, model_path, out, data, test_dir)
+    return sections
 
 
-def _model_sections(sections, study, studies_dir, model_path, out, data, test_dir):
+def _model_sections(sections, study, model_path, out, data, test_dir):
     from automl.data import open_source
     from automl.inference import load_model
     from automl.reporting import model_figures as mf
@@ -105,12 +105,12 @@ def _model_sections(sections, study, studies_dir, model_path, out, data, test_di
         chosen = np.sort(rng.choice(n, size=min(SHOWN, n), replace=False)).tolist()
         test, idx = source.held_out_items(chosen, loaded.resolution)  # only the shown images
     except AutoMLError as exc:
-        for sid in ("predictions", "filters", "guided-backprop", "grad-cam"):
-            sections[sid].note(f"Not shown: {exc}")
+        for s in sections.values():
+            s.note(f"Not shown: {exc}")
         return
     if not idx:
-        for sid in ("predictions", "filters", "guided-backprop", "grad-cam"):
-            sections[sid].note("Not shown: none of the chosen held-out images could be decoded.")
+        for s in sections.values():
+            s.note("Not shown: none of the chosen held-out images could be decoded.")
         return
     images, labels = test.images, test.labels.numpy()
     preds = mf.predict(loaded, images)

@@ -27,10 +27,18 @@ class Figure:
 class Section:
     id: str
     title: str
-    parts: list = field(default_factory=list)  # str (trusted HTML) or Figure
+    parts: list = field(default_factory=list)  # HTML made by the methods below, or Figure
 
-    def text(self, text: str) -> None:
-        self.parts.append(f"<p>{html.escape(text)}</p>")
+    def text(self, text: str, muted: bool = False) -> None:
+        css = ' class="muted"' if muted else ""
+        self.parts.append(f"<p{css}>{html.escape(text)}</p>")
+
+    def bullets(self, items: list[tuple[str, str]], bold: bool = True, muted: bool = False) -> None:
+        """A list of (lead, rest) items; the lead in bold unless `bold` is False."""
+        css = ' class="muted"' if muted else ""
+        lead = "<b>{}</b>" if bold else "{}"
+        rows = "".join(f"<li>{lead.format(html.escape(a))} {html.escape(b)}</li>" for a, b in items)
+        self.parts.append(f"<ul{css}>{rows}</ul>")
 
     def note(self, text: str) -> None:
         self.parts.append(f'<p class="note">{html.escape(text)}</p>')

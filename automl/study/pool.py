@@ -23,6 +23,7 @@ from optuna.trial import TrialState
 
 from automl.errors import StudyError
 from automl.paths import Paths
+from automl.study.progress import WatcherFactory
 from automl.study.storage import fail_stale_trials, reconnecting, sqlite_path
 from automl.study.worker import FINISHED, count_finished
 from automl.train.machine import usable_cores
@@ -87,7 +88,7 @@ def run_workers(
     precision: str,
     threads: int | None,
     studies_dir: str | Path,
-    progress: bool,
+    progress: WatcherFactory | None,
     heartbeat_interval: int,
     data: str | Path | None = None,
     test_dir: str | Path | None = None,
@@ -173,14 +174,10 @@ def _stop_signals_interrupt():
             signal.signal(sig, handler)
 
 
-def _watch(study: optuna.Study, procs: list[subprocess.Popen], total: int, progress: bool):
+def _watch(study: optuna.Study, procs: list[subprocess.Popen], total: int, progress):
     """Wait for the workers, printing each trial as it ends (from whichever worker)."""
     seen = {t.number for t in study.get_trials(deepcopy=False, states=ENDED)}
-    printer = None
-    if progress:
-        from automl.study.progress import TrialPrinter
-
-        printer = TrialPrinter(study.study_name, total, count_finished(study))
+    printer = None if progress is None else progress(study.study_name, total, count_finished(study))
     with printer if printer is not None else contextlib.nullcontext():
         while True:
             alive = any(p.poll() is None for p in procs)

@@ -23,6 +23,7 @@ from automl.spaces import Space, get_space
 from automl.study.datacheck import check_study_data
 from automl.study.limits import Limits
 from automl.study.portfolio import enqueue_portfolio, portfolio_trials
+from automl.study.progress import WatcherFactory
 from automl.study.record import StudyRecord, wait_for_record
 from automl.study.samplers import create_pruner, create_sampler
 from automl.study.storage import default_storage, open_storage, storage_for_workers
@@ -246,7 +247,7 @@ def search(
     weights: str | Path | None = None,
     pretrained: bool = True,
     studies_dir: str | Path = "studies",
-    progress: bool = False,
+    progress: WatcherFactory | None = None,
     heartbeat_interval: int = 10,
     threads: int | None = None,
     workers: int = 1,
@@ -267,7 +268,14 @@ def search(
     `limits` (params, FLOPs, latency) prune models over them before they train; the study
     keeps them, and a resume replaces only the ones it gives; `dedupe` (a new study on an
     image folder) leaves out training photos that have a copy in the held-out folder.
+    `progress` shows the search as it runs (automl/study/progress.py): the CLI's display is
+    `automl.display.TrialPrinter`; None shows nothing but log lines.
     """
+    if progress is not None and not callable(progress):
+        raise ConfigError(
+            f"progress must be None or a watcher factory such as automl.display.TrialPrinter, "
+            f"got {progress!r}"
+        )
     if not isinstance(workers, int) or workers < 1:
         raise ConfigError(f"--workers must be a whole number of at least 1, got {workers!r}")
     if timeout is not None and timeout <= 0:

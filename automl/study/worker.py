@@ -23,6 +23,7 @@ from automl.paths import Paths
 from automl.spaces import Space
 from automl.study.limits import Limits
 from automl.study.objective import Objective
+from automl.study.progress import WatcherFactory
 from automl.study.record import StudyRecord
 from automl.study.samplers import create_pruner, create_sampler
 from automl.study.storage import default_storage, fail_stale_trials, load_study, reconnecting
@@ -86,7 +87,7 @@ def run_worker(
     device: str = "auto",
     precision: str = "auto",
     studies_dir: str | Path = "studies",
-    progress: bool = False,
+    progress: WatcherFactory | None = None,
     heartbeat_interval: int = 10,
     offline: bool = False,
 ) -> optuna.Study:
@@ -184,7 +185,7 @@ def join(
     studies_dir: str | Path = "studies",
     threads: int | None = None,
     heartbeat_interval: int = 10,
-    progress: bool = False,
+    progress: WatcherFactory | None = None,
     offline: bool = False,
 ) -> optuna.Study:
     """`automl worker`: join study `study` in `storage` and run its trials."""
@@ -211,9 +212,7 @@ def join(
     )
 
 
-def _progress(enabled: bool, study: optuna.Study, total: int | None, done: int):
-    if not enabled:
+def _progress(factory: WatcherFactory | None, study: optuna.Study, total: int | None, done: int):
+    if factory is None:
         return contextlib.nullcontext(None)
-    from automl.study.progress import TrialPrinter
-
-    return TrialPrinter(study.study_name, total, done)
+    return factory(study.study_name, total, done)

@@ -8,7 +8,7 @@ from rich.console import Console
 
 from automl.data import open_source
 from automl.data.progress import report, reporting_to
-from automl.study.progress import DecodeBar
+from automl.display import DecodeBar
 
 from .conftest import IGNORE_TV_DEPRECATION, MakeFolder
 

@@ -9,8 +9,7 @@ import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState, create_trial
 
-from automl.models.scratch_cnn import ScratchCNNConfig
-from automl.reporting.modelsize import closed_form_flops, closed_form_params
+from automl.models.scratch_cnn import ScratchCNNConfig, closed_form_flops, closed_form_params
 
 CLASSES = [str(d) for d in range(10)]
 SPACE = {

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from automl.models import create_model
-from automl.models.scratch_cnn import ScratchCNNConfig
-from automl.reporting.modelsize import closed_form_flops, closed_form_params, model_size
+from automl.models.scratch_cnn import ScratchCNNConfig, closed_form_flops, closed_form_params
+from automl.reporting.modelsize import model_size
 
 CONFIGS = [
     (ScratchCNNConfig(base_filters=16, filter_org="same", kernel_size=3), 1, 32, 10),

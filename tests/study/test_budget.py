@@ -10,6 +10,7 @@ from optuna.trial import TrialState
 
 import automl
 from automl import SpaceError
+from automl.display import TrialPrinter
 from automl.spaces import get_space
 from automl.study.listing import list_studies, spent
 from automl.study.record import StudyRecord
@@ -112,7 +113,12 @@ def test_progress_shows_the_running_epoch_only_on_a_terminal(
     monkeypatch.setenv("COLUMNS", "200")
     settings = {**TINY, "epochs": 3}
     automl.search(
-        study="live", trials=2, studies_dir=tmp_path, portfolio=False, progress=True, **settings
+        study="live",
+        trials=2,
+        studies_dir=tmp_path,
+        portfolio=False,
+        progress=TrialPrinter,
+        **settings,
     )
     err = capsys.readouterr().err
     summaries = [line for line in err.splitlines() if "COMPLETE" in line]

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 import automl
 from automl.cli import app
+from automl.display import TrialPrinter
 from automl.errors import StorageError, StudyError
 from automl.study.pool import cuda_placement
 from automl.study.record import StudyRecord
@@ -114,7 +115,7 @@ def test_trial_seeded_sampler_never_repeats_across_workers(tmp_path):
 
 def test_search_with_two_workers(tmp_path):
     study = automl.search(
-        study="w2", trials=6, studies_dir=tmp_path, workers=2, progress=True, **TINY
+        study="w2", trials=6, studies_dir=tmp_path, workers=2, progress=TrialPrinter, **TINY
     )
     assert_clean(study, 6, workers=2)
     labels = {t.user_attrs["worker"] for t in study.trials}
