@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from automl.errors import AutoMLError, ConfigError
 from automl.paths import Paths
@@ -18,10 +19,12 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
     help="Search, train and honestly score CNN image classifiers.",
 )
-out = Console(soft_wrap=True)
-err = Console(stderr=True)
+# No markup: paths, docstrings and error messages are printed as they are.
+out = Console(soft_wrap=True, markup=False)
+err = Console(stderr=True, markup=False)
 
 StudiesDir = Annotated[
     Path,
@@ -60,20 +63,35 @@ Threads = Annotated[
 
 
 def friendly_errors(command):
-    """AutoMLError -> one line on stderr and exit code 2; no traceback."""
+    """AutoMLError -> one line on stderr and exit code 2; Ctrl-C, SIGTERM or SIGHUP -> one
+    line and 128 + the signal (130, 143, 129). No traceback."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
+        from automl.interrupt import exit_code, stop_signals_interrupt
+
         try:
-            return command(*args, **kwargs)
+            with stop_signals_interrupt():
+                return command(*args, **kwargs)
         except AutoMLError as exc:
-            err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            message = Text.assemble(("error:", "red"), f" {exc.cli_message}")
+            err.print(message, highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            err.print("interrupted; rerun the same command to resume", highlight=False)
-            raise typer.Exit(130) from None
+        except KeyboardInterrupt as exc:
+            detail = "".join(f"{d}; " for d in [getattr(exc, "detail", "")] if d)
+            line = f"interrupted; {detail}{_after_interrupt(command.__name__)}"
+            err.print(line, highlight=False, soft_wrap=True)
+            raise typer.Exit(exit_code(exc)) from None
 
     return wrapper
+
+
+def _after_interrupt(command: str) -> str:
+    return {
+        "search": "the running trial is recorded as failed; rerun the same command to resume",
+        "worker": "the running trial is recorded as failed; rerun the same command to resume",
+        "finalize": "nothing was saved; rerun the same command to retrain and score",
+    }.get(command, "stopped")
 
 
 def decode_progress(command):
@@ -114,48 +132,90 @@ def _value(text: str):
     return text
 
 
+def _print_version(asked: bool) -> None:
+    if asked:
+        from automl import __version__
+
+        out.print(f"automl {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def setup(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False):
+def setup(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", "-V", callback=_print_version, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+):
     import optuna
     from rich.logging import RichHandler
 
+    handler = RichHandler(console=err, show_time=False, show_path=False)
+    handler.addFilter(_OPTUNA_LINES)  # on the handler: optuna logs from its submodules' loggers
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(message)s",
-        handlers=[RichHandler(console=err, show_time=False, show_path=False)],
+        handlers=[handler],
         force=True,
     )
     optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.WARNING)
     optuna.logging.disable_default_handler()
     optuna.logging.enable_propagation()
-    logging.getLogger("optuna").addFilter(_no_traceback_for_our_errors)
     for chatty in ("timm", "onnxscript", "onnx_ir"):  # their INFO lines narrate internals
         logging.getLogger(chatty).setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
-def _no_traceback_for_our_errors(record: logging.LogRecord) -> bool:
-    """Optuna logs a failed trial with its traceback; ours already say what to fix."""
-    if record.exc_info and isinstance(record.exc_info[1], AutoMLError):
-        record.exc_info = None
-    return True
+class _OptunaLines(logging.Filter):
+    """Optuna logs a failed trial with its traceback: ours already say what to fix, and an
+    interrupt is no error at all (the CLI says it stopped), so its two lines are dropped."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.interrupted: set[str] = set()  # "Trial N" of trials an interrupt ended
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        trial = " ".join(record.getMessage().split()[:2])
+        if isinstance(exc, KeyboardInterrupt):
+            self.interrupted.add(trial)
+            return False
+        if trial in self.interrupted and "failed with value" in record.getMessage():
+            return False
+        if isinstance(exc, AutoMLError):
+            record.exc_info = None
+        return True
+
+
+_OPTUNA_LINES = _OptunaLines()
 
 
 @app.command()
 @friendly_errors
 @decode_progress
 def search(
-    space: Annotated[str, typer.Option(help="A registered space name or a path to your .py.")] = (
-        "scratch_cnn"
-    ),
+    space: Annotated[
+        str | None,
+        typer.Option(
+            help="A registered space name or a path to your .py (default: scratch_cnn; a "
+            "rerun: the study's)."
+        ),
+    ] = None,
     data: Annotated[
         Path | None,
         typer.Option(
-            help="ImageFolder root holding train/<class>/*; omit for the built-in digits."
+            help="ImageFolder root holding train/<class>/*; omit for the built-in digits "
+            "(a rerun: the study's)."
         ),
     ] = None,
     test_dir: Annotated[
         Path | None,
-        typer.Option(help="Held-out folder (default: <data>/test); never read during search."),
+        typer.Option(
+            help="Held-out folder (default: <data>/test; a rerun: the study's); only hashed "
+            "during search, never trained or evaluated on."
+        ),
     ] = None,
     study: Annotated[str | None, typer.Option(help="Study name (default: the space name).")] = None,
     storage: Storage = None,
@@ -392,23 +452,45 @@ SpaceFile = Annotated[
 @app.command()
 @friendly_errors
 def predict(
-    images: Annotated[list[Path], typer.Argument(help="Image files to classify.")],
+    images: Annotated[
+        list[Path],
+        typer.Argument(help="Image files, or folders (every image file below them, sorted)."),
+    ],
     model: Annotated[
         Path,
         typer.Option(
-            help="model.pt from `automl finalize`, or a .pt2 / .onnx from `automl export`."
+            help="model.pt or the final/ folder from `automl finalize`, or a .pt2 / .onnx "
+            "from `automl export`."
         ),
     ],
     top_k: Annotated[int, typer.Option(min=1, help="Labels to show per image.")] = 3,
+    csv: Annotated[
+        Path | None,
+        typer.Option(help="Also write a row per image (path, top-k labels and probabilities)."),
+    ] = None,
     device: Device = "auto",
     space_file: SpaceFile = None,
 ):
-    """Top-k labels with probabilities for each image."""
+    """Top-k labels with probabilities for each image; unreadable files are reported and
+    skipped (exit code 1 when there were any)."""
     from automl.inference import predict as run_predict
+    from automl.inference import write_predictions_csv
 
-    for p in run_predict(model, images, top_k=top_k, device=device, space_file=space_file):
-        labels = ", ".join(f"{name} {prob:.3f}" for name, prob in p.top)
-        out.print(f"{p.image}: {labels}", highlight=False)
+    found = run_predict(
+        model, images, top_k=top_k, device=device, space_file=space_file, skip_unreadable=True
+    )
+    for p in found:
+        if p.error is None:
+            labels = ", ".join(f"{name} {prob:.3f}" for name, prob in p.top)
+            out.print(f"{p.image}: {labels}", highlight=False)
+    failed = [p for p in found if p.error is not None]
+    for p in failed:
+        err.print(f"skipped: {p.error}", highlight=False, soft_wrap=True)
+    if csv is not None:
+        write_predictions_csv(csv, found)
+        out.print(f"{len(found)} rows written to {csv}", highlight=False)
+    if failed:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -460,6 +542,35 @@ def studies(storage: Storage = None, studies_dir: StudiesDir = Path("studies")):
             s.storage,
         )
     out.print(table)
+
+
+@app.command()
+@friendly_errors
+def delete(
+    study: Annotated[str, typer.Option(help="Name of the study to delete.")],
+    storage: Storage = None,
+    studies_dir: StudiesDir = Path("studies"),
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+):
+    """Delete a study: its trials from the storage and its folder (final model, report)."""
+    from automl.study.delete import delete_study
+    from automl.study.listing import list_studies
+
+    found = {s.name: s for s in list_studies(storage, studies_dir)}
+    if study not in found:
+        raise ConfigError(
+            f"no study named {study!r} in {storage or studies_dir}; "
+            f"found: {', '.join(found) or 'none'}"
+        )
+    folder = Paths(studies_dir).folder(study)
+    what = f"study {study!r} ({sum(found[study].counts.values())} trials"
+    what += f", and its folder {folder})" if folder.is_dir() else ")"
+    if not yes and not typer.confirm(f"Delete {what}?", default=False, err=True):
+        err.print("nothing deleted")
+        raise typer.Exit(1)
+    done = delete_study(study, storage=storage, studies_dir=studies_dir)
+    gone = "".join(f"; removed {p}" for p in done.removed)
+    out.print(f"deleted study {study!r} ({done.trials} trials) from {done.storage}{gone}")
 
 
 @app.command("check-data")
@@ -516,21 +627,37 @@ def check_data(
     out.print(f"{len(result.pairs)} pairs written to {target}", highlight=False)
     if s["exact_across"] or s["near_across"]:
         err.print(
-            "[yellow]warning:[/yellow] the held-out folder shares photos with train/; its "
-            "accuracy would be inflated. A new study with `automl search --dedupe` trains "
-            "without them."
+            Text.assemble(
+                ("warning:", "yellow"),
+                " the held-out folder shares photos with train/; its accuracy would be "
+                "inflated. A new study with `automl search --dedupe` trains without them.",
+            )
         )
 
 
 @app.command()
 @friendly_errors
-def spaces():
-    """List the registered search spaces."""
+@friendly_errors
+def spaces(
+    name: Annotated[
+        str | None,
+        typer.Argument(help="A space name or .py file: list the parameters it searches."),
+    ] = None,
+):
+    """List the registered search spaces, or what one of them searches."""
     from automl.spaces import get_space, list_spaces
 
-    for name in list_spaces():
-        summary = (get_space(name).description or "(no docstring)").splitlines()[0]
-        out.print(f"{name}: {summary}", highlight=False)
+    if name is None:
+        for space in map(get_space, list_spaces()):
+            summary = (space.description or "(no docstring)").splitlines()[0]
+            out.print(f"{space.name}: {summary}", highlight=False)
+        return
+    space = get_space(name)
+    out.print(f"{space.name}: {space.description or '(no docstring)'}", highlight=False)
+    table = Table("parameter", "kind", "range or choices", "searched when")
+    for p in space.parameters():
+        table.add_row(p.name, p.kind, p.values, p.condition)
+    out.print(table)
 
 
 @app.command()

@@ -37,8 +37,8 @@ class OptimConfig:
     label_smoothing: float = 0.0
 
     def __post_init__(self) -> None:
-        check_name(self.name, OPTIMIZERS, "optimizer")
-        check_name(self.scheduler, SCHEDULERS, "scheduler")
+        check_name(self.name, sorted(OPTIMIZERS), "optimizer")
+        check_name(self.scheduler, sorted(SCHEDULERS), "scheduler")
         if not self.lr > 0:
             raise ConfigError(f"learning rate {self.lr} must be positive")
 

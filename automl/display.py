@@ -13,6 +13,7 @@ import time
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -34,8 +35,9 @@ def describe_trial(trial: FrozenTrial, best: float | None = None) -> str:
     acc = history[-1]["val_acc"] if history else None
     value = f"val_acc {acc:.4f}" if acc is not None else "val_acc   -   "
     star = " [bold]*best*[/bold]" if best is not None and trial.value == best else ""
-    params = " ".join(f"{k}={_short(v)}" for k, v in trial.params.items())
+    params = escape(" ".join(f"{k}={_short(v)}" for k, v in trial.params.items()))
     reason = trial.user_attrs.get("pruned_reason", "") if trial.state == TrialState.PRUNED else ""
+    reason = escape(reason)
     seconds = trial.user_attrs.get("wall_time", 0.0)
     return (
         f"#{trial.number:<3} [{style}]{trial.state.name:<8}[/{style}] {value}  "
@@ -63,7 +65,8 @@ class TrialPrinter:
             TimeRemainingColumn(),
             console=console or Console(stderr=True, soft_wrap=True),
         )
-        self.task = self.progress.add_task(f"[bold]{study_name}", total=total, completed=done)
+        title = f"[bold]{escape(study_name)}"
+        self.task = self.progress.add_task(title, total=total, completed=done)
         self.running = self.progress.add_task("", total=1, visible=False)
 
     def __enter__(self) -> TrialPrinter:

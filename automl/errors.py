@@ -1,10 +1,49 @@
-"""One exception root; the CLI turns each into a one-line message and exit code 2."""
+"""One exception root; the CLI turns each into a one-line message and exit code 2.
+
+Messages name options as the command line spells them (`--force`, `--test-dir=DIR`); from
+Python, `str(error)` spells them as arguments (`force=True`, `test_dir=DIR`). The CLI prints
+`error.cli_message`. One message, two spellings."""
+
+import re
+
+# --name, --name=value, or --name METAVAR (DIR, FILE, PATH, N, ...)
+_FLAG = re.compile(r"(?<![\w-])--([a-z][a-z0-9]*(?:-[a-z0-9]+)*)(=\S+| [A-Z][A-Z_]*\b)?")
+_SWITCHES = {  # flags without a value, as the keyword argument that does the same
+    "force": "force=True",
+    "dedupe": "dedupe=True",
+    "offline": "offline=True",
+    "no-pretrained": "pretrained=False",
+    "no-portfolio": "portfolio=False",
+    "no-upload": "upload=False",
+}
+
+
+def python_spelling(message: str) -> str:
+    """`--force` -> `force=True`, `--test-dir DIR` -> `test_dir=DIR`, `--epochs=3` ->
+    `epochs=3`; commands quoted in backticks (`automl finalize --study X`) stay as they are."""
+
+    def spell(match: re.Match) -> str:
+        name, value = match.group(1), match.group(2)
+        if value is None and name in _SWITCHES:
+            return _SWITCHES[name]
+        return name.replace("-", "_") + ("=" + value.lstrip("= ") if value else "")
+
+    parts = message.split("`")  # odd parts are quoted
+    return "`".join(p if i % 2 else _FLAG.sub(spell, p) for i, p in enumerate(parts))
 
 
 class AutoMLError(Exception):
     """Base of every error automl raises on purpose (bad input, missing files, ...)."""
 
     exit_code = 2
+
+    def __str__(self) -> str:
+        return python_spelling(self.cli_message)
+
+    @property
+    def cli_message(self) -> str:
+        """The message with options spelled as flags, for the command line."""
+        return super().__str__()
 
 
 class DataError(AutoMLError):

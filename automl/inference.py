@@ -8,7 +8,9 @@ standalone export (model.pt2 beside it, or `automl export`'s .onnx) needs no aut
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import io
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,7 +22,7 @@ from torch import nn
 from automl.data.decode import decode_file, resize_square
 from automl.errors import AutoMLError, DataError, ModelCodeError, ModelFileError, SpaceError
 from automl.exporting.formats import RUNNERS, ExportedModel, load_exported
-from automl.io import file_sha256
+from automl.io import file_sha256, write_bytes
 from automl.models import config_from_dict, create_model, is_builtin_model, list_models
 from automl.models.interface import without_weights
 from automl.train.precision import resolve_device
@@ -52,10 +54,15 @@ class LoadedModel:
         return self.model(self.preprocess(images)).float().softmax(1).cpu()
 
 
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
+CHUNK = 64  # images decoded and classified at a time
+
+
 @dataclass(frozen=True)
 class Prediction:
     image: str
-    top: list[tuple[str, float]]  # (class, probability), most likely first
+    top: list[tuple[str, float]]  # (class, probability), most likely first; [] if unreadable
+    error: str | None = None  # why the image could not be read (with skip_unreadable)
 
 
 def model_code(arch: str, space_file: str | None) -> dict:
@@ -115,6 +122,11 @@ def load_model(
     """Rebuild the network a model.pt holds; `space_file` points at the user's space file that
     defines its model when it moved (built-in models need none)."""
     path = Path(path)
+    if path.is_dir():
+        raise ModelFileError(
+            f"model path {path} is a folder without model.pt; pass a model file, or the "
+            "final/ folder `automl finalize` wrote"
+        )
     if not path.is_file():
         raise ModelFileError(f"model file {path} does not exist; run `automl finalize` first")
     try:
@@ -172,13 +184,38 @@ def open_model(
         return load_exported(standalone)
 
 
+def image_files(paths: Sequence[str | Path]) -> list[Path]:
+    """Files as given; each folder replaced by the image files below it (IMAGE_SUFFIXES,
+    recursively, hidden ones left out, sorted by path)."""
+    found: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            inside = sorted(
+                p
+                for p in path.rglob("*")
+                if p.is_file()
+                and p.suffix.lower() in IMAGE_SUFFIXES
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
+            if not inside:
+                raise DataError(f"folder {path} holds no image files (JPEG, PNG, GIF, ...)")
+            found += inside
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise DataError(f"image {path} does not exist")
+    return found
+
+
 def read_image(path: str | Path, resolution: int, in_chans: int) -> torch.Tensor:
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"image {path} is a folder; predict takes folders, read_image files")
     if not path.is_file():
         raise DataError(f"image {path} does not exist")
     img = decode_file(path)
     if img is None:
-        raise DataError(f"cannot read {path} as an image (JPEG, PNG, GIF, ...)")
+        raise DataError(f"image {path} is not an image automl can read (JPEG, PNG, GIF, ...)")
     img = resize_square(img, resolution)
     if in_chans == 1:  # grayscale models (the built-in digits): ITU-R 601 luma
         weights = torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)
@@ -192,18 +229,46 @@ def predict(
     top_k: int = 3,
     device: str = "auto",
     space_file: str | Path | None = None,
+    skip_unreadable: bool = False,
 ) -> list[Prediction]:
-    """Top-k (class, probability) for each image file, with a model.pt, .pt2 or .onnx."""
+    """Top-k (class, probability) for each image, with a model.pt, .pt2 or .onnx. `images`
+    holds files and folders (every image file below one, sorted). An unreadable file raises
+    DataError, or with `skip_unreadable` gets a Prediction with its `error` and no labels."""
     loaded = (
         model
         if isinstance(model, LoadedModel | ExportedModel)
         else open_model(model, device, space_file)
     )
-    batch = torch.stack([read_image(p, loaded.resolution, loaded.in_chans) for p in images])
-    probs = loaded.probabilities(batch)
+    files = image_files(images)
     k = max(1, min(top_k, len(loaded.classes)))
-    values, indices = probs.topk(k, dim=1)
-    return [
-        Prediction(str(p), [(loaded.classes[i], float(v)) for v, i in zip(vs, ix, strict=True)])
-        for p, vs, ix in zip(images, values.tolist(), indices.tolist(), strict=True)
-    ]
+    results: list[Prediction] = []
+    for start in range(0, len(files), CHUNK):
+        read: dict[Path, torch.Tensor] = {}
+        for path in files[start : start + CHUNK]:
+            try:
+                read[path] = read_image(path, loaded.resolution, loaded.in_chans)
+            except DataError as exc:
+                if not skip_unreadable:
+                    raise
+                results.append(Prediction(str(path), [], str(exc)))
+        if not read:
+            continue
+        values, indices = loaded.probabilities(torch.stack(list(read.values()))).topk(k, dim=1)
+        for path, vs, ix in zip(read, values.tolist(), indices.tolist(), strict=True):
+            top = [(loaded.classes[i], float(v)) for v, i in zip(vs, ix, strict=True)]
+            results.append(Prediction(str(path), top))
+    order = {str(p): i for i, p in enumerate(files)}
+    return sorted(results, key=lambda p: order[p.image])
+
+
+def write_predictions_csv(path: str | Path, predictions: Sequence[Prediction]) -> Path:
+    """One row per image: image, label_1, probability_1, ..., error (atomically written)."""
+    k = max((len(p.top) for p in predictions), default=0)
+    header = ["image"] + [f"{c}_{i}" for i in range(1, k + 1) for c in ("label", "probability")]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow([*header, "error"])
+    for p in predictions:
+        cells = [x for label, prob in p.top for x in (label, f"{prob:.6f}")]
+        writer.writerow([p.image, *cells, *[""] * (2 * k - len(cells)), p.error or ""])
+    return write_bytes(Path(path), buffer.getvalue().encode())

@@ -37,6 +37,9 @@ class Paths:
     def database(self, study: str) -> Path:
         return self.root / f"{study}.db"
 
+    def folder(self, study: str) -> Path:
+        return self.root / study
+
     def final(self, study: str) -> Path:
         return self.root / study / "final"
 

@@ -13,14 +13,14 @@ T = TypeVar("T")
 def check_name(name: str, allowed: Collection[str], what: str) -> str:
     """`name` itself if it is one of `allowed`; else an error naming it and the choices."""
     if name not in allowed:
-        choices = ", ".join(sorted(allowed))
+        choices = ", ".join(allowed)
         raise ConfigError(f"unknown {what} {name!r}; choose one of: {choices}")
     return name
 
 
 def choose(table: Mapping[str, T], name: str, what: str) -> T:
     """Look `name` up in `table`; a miss names what was got and what is allowed."""
-    return table[check_name(name, table, what)]
+    return table[check_name(name, sorted(table), what)]
 
 
 class Registry(Generic[T]):

@@ -70,13 +70,18 @@ def finalized(tmp_path_factory) -> tuple[Path, automl.FinalResult]:
 
 @pytest.fixture
 def digit_png(tmp_path) -> Path:
-    """A real held-out digit scan written as an 8x8 PNG."""
+    """A real digit scan from the held-out split (never trained on), as an 8x8 PNG."""
     from PIL import Image
     from sklearn.datasets import load_digits
 
+    from automl.data import open_source
+
+    name, label = open_source().held_out_index()[-1]  # "load_digits()[i]"
+    i = int(name.split("[")[1].rstrip("]"))
     d = load_digits()
-    path = tmp_path / f"digit_{d.target[-1]}.png"
-    Image.fromarray((d.images[-1] * 255 / 16).astype("uint8")).save(path)
+    assert d.target[i] == label
+    path = tmp_path / f"digit_{label}.png"
+    Image.fromarray((d.images[i] * 255 / 16).astype("uint8")).save(path)
     return path
 
 

@@ -39,6 +39,20 @@ def test_search_finalize_predict_end_to_end(tmp_path, digit_png):
     r = run("studies", *common)
     assert r.exit_code == 0 and "cli" in r.output and "2 complete" in r.output
 
+    r = runner.invoke(
+        app, ["delete", "--study", "cli", "--studies-dir", str(tmp_path)], input="n\n"
+    )
+    assert r.exit_code == 1 and "Delete study 'cli' (2 trials" in r.output
+    assert "nothing deleted" in r.output and (tmp_path / "cli" / "final").is_dir()
+    (tmp_path / "cache" / "keep").mkdir(parents=True, exist_ok=True)
+    r = run("delete", "--study", "cli", "--yes", *common)
+    assert r.exit_code == 0, r.output
+    assert "deleted study 'cli' (2 trials)" in r.output
+    assert not (tmp_path / "cli").exists() and not (tmp_path / "cli.db").exists()
+    assert (tmp_path / "cache" / "keep").is_dir()  # nothing else touched
+    r = run("delete", "--study", "cli", "--yes", *common)
+    assert r.exit_code == 2 and "no study named 'cli'" in r.output and "Traceback" not in r.output
+
 
 def test_studies_with_none(tmp_path):
     r = run("studies", "--studies-dir", tmp_path)
@@ -48,6 +62,33 @@ def test_studies_with_none(tmp_path):
 def test_spaces_lists_builtin():
     r = run("spaces")
     assert r.exit_code == 0 and "scratch_cnn:" in r.output
+    # descriptions verbatim: the brackets are text, not markup
+    assert "5 x [conv -> (BN) -> activation -> max-pool], dense" in r.output
+
+
+def test_spaces_name_lists_what_it_searches():
+    r = run("spaces", "scratch_cnn")
+    assert r.exit_code == 0, r.output
+    rows = {line.split("│")[1].strip(): line for line in r.output.splitlines() if "│" in line}
+    assert "filter_org" in rows and "same, double, half" in rows["filter_org"]
+    assert "always" in rows["filter_org"]
+    assert "0.0001 .. 0.03, log" in rows["lr"]
+    assert "optimizer = sgd" in rows["momentum"]  # derived by sampling the space
+    r = run("spaces", "finetune")
+    assert "freeze = last_k" in r.output
+    r = run("spaces", "nope")
+    assert r.exit_code == 2 and "unknown space 'nope'; choose one of:" in r.output
+
+
+def test_version_and_short_help():
+    from automl import __version__
+
+    for flag in ("--version", "-V"):
+        r = run(flag)
+        assert r.exit_code == 0 and r.output.strip() == f"automl {__version__}"
+    for command in ("search", "finalize", "predict", "delete", "spaces"):
+        r = run(command, "-h")
+        assert r.exit_code == 0 and "Usage: " in r.output, command
 
 
 def _folder(tmp_path, classes=("a", "b"), split="train"):

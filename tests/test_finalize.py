@@ -44,7 +44,7 @@ def test_finalize_uses_the_best_trials_epochs_and_seed(finalized):
 def test_test_once_rule(tmp_path):
     automl.search(study="once", trials=1, studies_dir=tmp_path, resolution=32, epochs=1)
     first = automl.finalize("once", studies_dir=tmp_path)
-    with pytest.raises(StudyError, match="already scored on its held-out split.*pass --force"):
+    with pytest.raises(StudyError, match="already scored on its held-out split.*pass force=True"):
         automl.finalize("once", studies_dir=tmp_path)
     second = automl.finalize("once", studies_dir=tmp_path, force=True)
     assert second.run == 2 and second.forced
@@ -104,7 +104,7 @@ def test_interrupted_finalize_still_counts_as_a_look(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         automl.finalize("cut", studies_dir=tmp_path)
     monkeypatch.undo()
-    with pytest.raises(StudyError, match="a run started .* did not finish.*--force"):
+    with pytest.raises(StudyError, match="a run started .* did not finish.*force=True"):
         automl.finalize("cut", studies_dir=tmp_path)
     assert automl.finalize("cut", studies_dir=tmp_path, force=True).forced
 

@@ -32,6 +32,7 @@ class DataSource(ABC):
     classes: tuple[str, ...]
     channels: int
     fingerprint: str  # content hash of the training pool only
+    test_fingerprint: str | None = None  # content hash of the held-out folder (image folders)
     default_resolution: int | None = None  # pinned when the user fixes none (tiny native images)
 
     @abstractmethod
@@ -52,11 +53,21 @@ class DataSource(ABC):
         """Decode only the held-out items at `indices` (positions in `held_out_index()`), not
         through the cache; returns them and the indices that decoded (unreadable ones drop)."""
 
+    @property
+    @abstractmethod
+    def train_files(self) -> int:
+        """How many items the training pool holds (before unreadable files are dropped)."""
+
+    def held_out_count(self) -> int:
+        return len(self.held_out_index())
+
     def describe(self) -> dict:
         return {
             "data": self.name,
             "test_dir": self.test_dir,
             "fingerprint": self.fingerprint,
+            "test_fingerprint": self.test_fingerprint,
+            "train_files": self.train_files,
             "classes": list(self.classes),
             "channels": self.channels,
         }
@@ -86,6 +97,10 @@ class DigitsSource(DataSource):
         self.channels = 1
         self.default_resolution = 32  # 8x8 scans: searching 128 px would only cost time
         self.fingerprint = digest.hexdigest()
+
+    @property
+    def train_files(self) -> int:
+        return len(self._split["train"])
 
     def _subset(self, kind: str, resolution: int, cache_dir: Path) -> ImageSet:
         idx = torch.from_numpy(self._split[kind])
@@ -145,6 +160,11 @@ class FolderSource(DataSource):
                 f"held-out folder {test} does not exist; "
                 "pass --test-dir DIR (for iNaturalist-style layouts, ROOT/val)"
             )
+        if test == train.resolve() or test == root.resolve():
+            raise DataError(
+                f"the held-out folder {test} is the training data; pass --test-dir with a "
+                f"folder of other images (for iNaturalist-style layouts, {root}/val)"
+            )
         test_classes = list_classes(test)
         if test_classes != classes:
             missing = sorted(set(classes) - set(test_classes))
@@ -153,11 +173,20 @@ class FolderSource(DataSource):
                 f"held-out classes in {test} differ from training classes: "
                 f"missing {missing}, extra {extra}"
             )
+        _refuse_shared_files(train, files, test, classes)
         self._train, self._test, self._files = train, test, files
         self.name = str(root)
         self.test_dir = str(test)
         self.classes = classes
         self.channels = 3
+
+    @property
+    def train_files(self) -> int:
+        return sum(map(len, self._files))
+
+    @functools.cached_property
+    def test_fingerprint(self) -> str:  # reads every held-out file: only when asked
+        return hash_files(self._test, [p for p, _ in self._held_out_files])
 
     @functools.cached_property
     def fingerprint(self) -> str:  # reads every training file: only when asked
@@ -233,6 +262,27 @@ class FolderSource(DataSource):
         names = [p.relative_to(base).as_posix() for group in files for p in group]
         names = tuple(n for n in names if n not in skipped)
         return ImageSet(entry.images, entry.labels, self.classes, names)
+
+
+def _refuse_shared_files(
+    train: Path, files: list[list[Path]], test: Path, classes: Sequence[str]
+) -> None:
+    """The held-out folder may not hold the training files themselves (the same file under
+    another path: a symlinked or hard-linked folder). Copies are the data check's business."""
+
+    def identity(path: Path) -> tuple[int, int]:
+        st = path.stat()
+        return st.st_dev, st.st_ino
+
+    seen = {identity(path): path for group in files for path in group}
+    held_out = [p for c in classes for p in list_files(test / c)]
+    shared = [(p, seen[identity(p)]) for p in held_out if identity(p) in seen]
+    if shared:
+        held, trained = shared[0]
+        raise DataError(
+            f"the held-out folder {test} shares {len(shared)} files with {train} (e.g. {held} "
+            f"is {trained}); pass --test-dir with a folder of other images"
+        )
 
 
 def open_source(data: str | Path | None = None, test_dir: str | Path | None = None) -> DataSource:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import shutil
-import signal
 import subprocess
 import sys
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
 from automl.errors import ReportError
+from automl.interrupt import stop_signals_interrupt
 from automl.paths import Paths
 from automl.study.storage import default_storage, load_study
 
@@ -46,32 +45,19 @@ def serve(
     """Run optuna-dashboard for `study` until Ctrl-C (or until it exits on its own)."""
     cmd, url = dashboard_command(study, storage=storage, studies_dir=studies_dir, port=port)
     proc = subprocess.Popen(cmd)
-    previous = _interrupt_on_sigterm()
     try:
-        on_start(url)
-        code = proc.wait()
+        with stop_signals_interrupt():
+            on_start(url)
+            code = proc.wait()
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM: the server goes with us
         return
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
         stop(proc)
     if code != 0:
         raise ReportError(
             f"optuna-dashboard exited with code {code} (its output is above); "
             f"if port {port} is taken, pass --port with a free one"
         )
-
-
-def _interrupt_on_sigterm():
-    """Make SIGTERM raise KeyboardInterrupt (main thread only); returns the old handler."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    return signal.signal(signal.SIGTERM, interrupt)
 
 
 def stop(proc: subprocess.Popen) -> None:

@@ -96,11 +96,71 @@ class Space:
             study.tell(trial, 0.0)
         return found
 
+    def parameters(self, samples: int = 200) -> list[Param]:
+        """What the space searches, derived from `samples` random draws (not written by hand):
+        each param's kind, range or choices, and the choice of another param it appears under."""
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+        dists: dict[str, optuna.distributions.BaseDistribution] = {}
+        draws: list[dict[str, Any]] = []
+        for _ in range(samples):
+            trial = study.ask()
+            self(trial)
+            for name, dist in trial.distributions.items():
+                dists.setdefault(name, dist)
+            draws.append(dict(trial.params))
+            study.tell(trial, 0.0)
+        return [
+            Param(name, *_describe(dist), _condition(name, draws, dists))
+            for name, dist in dists.items()
+        ]
+
     def rebuild(self, params: Mapping[str, Any]) -> TrialConfig:
         """The config a trial with these params had: builders never need the trial itself."""
         with warnings.catch_warnings():  # a pinned value outside the space's range is deliberate
             warnings.filterwarnings("ignore", message=".* out of the range of the distribution")
             return self(optuna.trial.FixedTrial(dict(params)))
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    kind: str  # float | int | categorical
+    values: str  # a range ("0.0001 .. 0.01, log") or the choices
+    condition: str  # "always", or the choice of another param it appears under
+
+
+def _describe(dist: optuna.distributions.BaseDistribution) -> tuple[str, str]:
+    if isinstance(dist, optuna.distributions.CategoricalDistribution):
+        return "categorical", ", ".join(map(str, dist.choices))
+    kind = "int" if isinstance(dist, optuna.distributions.IntDistribution) else "float"
+    extra = ", log" if dist.log else (f", step {dist.step}" if dist.step not in (None, 1) else "")
+    return kind, f"{dist.low:g} .. {dist.high:g}{extra}"
+
+
+def _condition(
+    name: str,
+    draws: list[dict[str, Any]],
+    dists: Mapping[str, optuna.distributions.BaseDistribution],
+) -> str:
+    """ "always", or "Q in {..}" when `name` was drawn exactly when categorical Q took those."""
+    having = [d for d in draws if name in d]
+    if len(having) == len(draws):
+        return "always"
+    for other, dist in dists.items():
+        if other == name or not isinstance(dist, optuna.distributions.CategoricalDistribution):
+            continue
+        with_other = [d for d in draws if other in d]
+        under = {d[other] for d in having if other in d}
+        if len(with_other) < len(having) or under == {d[other] for d in with_other}:
+            continue
+        if all((name in d) == (d[other] in under) for d in with_other):
+            values = [v for v in dist.choices if v in under]
+            return (
+                f"{other} = {values[0]}"
+                if len(values) == 1
+                else (f"{other} in {{{', '.join(map(str, values))}}}")
+            )
+    return f"sometimes ({len(having)} of {len(draws)} draws)"
 
 
 class _Narrowed:

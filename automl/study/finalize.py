@@ -13,8 +13,8 @@ from optuna.trial import TrialState
 from torch import nn
 
 from automl.config import config_to_dict, with_model_options
-from automl.data import Batches, open_source
-from automl.errors import AutoMLError, DataError, StudyError
+from automl.data import Batches
+from automl.errors import AutoMLError, StudyError
 from automl.inference import MODEL_FORMAT, load_model, model_code
 from automl.io import save_torch, write_json
 from automl.metrics import classification_metrics
@@ -86,12 +86,7 @@ def finalize(
     cfg = with_model_options(space.rebuild(best.params), record.model_options)
     cache_dir = Paths(studies_dir).cache
     amp = resolve_precision(precision, resolve_device(device), cache_dir)
-    source = open_source(*record.data_location(data, test_dir))
-    if source.fingerprint != record.data_fingerprint:
-        raise DataError(
-            f"the training data at {source.name} is not what study {study!r} searched on "
-            "(its content changed); point --data at the original data"
-        )
+    source = record.open_data(study, data, test_dir)
     pool = source.train_pool(cfg.data.resolution, cache_dir, record.decode_base)
     images, labels = pool.images, pool.labels
     if record.excluded:  # --dedupe: photos with a copy in the held-out folder stay out

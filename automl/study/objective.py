@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import optuna
 import torch
+from optuna.trial import TrialState
 
 from automl.config import with_model_options
 from automl.data import DataSource, to_device_if_fits
@@ -28,6 +30,40 @@ def worker_label() -> str:
     """Which worker ran a trial: host, process, and the GPUs it was given."""
     gpus = os.environ.get("CUDA_VISIBLE_DEVICES")
     return f"{socket.gethostname()}:{os.getpid()}" + (f" gpu {gpus}" if gpus else "")
+
+
+def record_interrupt(study: optuna.Study, trial_id: int | None) -> None:
+    """Ctrl-C or a stop signal came while Optuna itself worked on this process's trial (its
+    start or its end), which left it RUNNING: FAIL, with the reason."""
+    if trial_id is None:
+        return
+    storage = study._storage
+    if storage.get_trial(trial_id).state == TrialState.RUNNING:
+        storage.set_trial_user_attr(trial_id, "fail_reason", "interrupted")
+        storage.set_trial_state_values(trial_id, TrialState.FAIL)
+
+
+def note_each_trial(sampler: optuna.samplers.BaseSampler, objective: Objective) -> None:
+    """`objective.current` names a trial from the moment Optuna creates it (its sampler's
+    `before_trial`), so an interrupt while it is being sampled is recorded too."""
+    before_trial = sampler.before_trial
+
+    def noting(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        objective.current = trial._trial_id
+        before_trial(study, trial)
+
+    sampler.before_trial = noting  # this instance only
+
+
+def stop_heartbeats() -> None:
+    """An interrupt between Optuna starting a trial's heartbeat thread and entering its `with`
+    leaves that (non-daemon) thread beating forever, and the process could never exit: set
+    the stop event of any left. Relies on optuna.storages._heartbeat.HeartbeatThread's
+    thread target and arguments (trial_id, heartbeat, stop_event)."""
+    for thread in threading.enumerate():
+        target = getattr(thread, "_target", None)
+        if getattr(target, "__qualname__", "") == "HeartbeatThread._record_heartbeat":
+            thread._args[2].set()
 
 
 class Objective:
@@ -59,6 +95,7 @@ class Objective:
         self.val_indices = np.asarray(sorted(val_indices), dtype=np.int64)
         self.excluded = np.asarray(sorted(excluded or []), dtype=np.int64)
         self.decode_base = decode_base  # decoded once at this px; smaller ones resized from it
+        self.current: int | None = None  # trial id of the trial this process runs now
         self.epochs = epochs
         self.precision = precision
         self.seed = seed
@@ -115,6 +152,19 @@ class Objective:
             raise optuna.TrialPruned(reason)
 
     def __call__(self, trial: optuna.Trial) -> float:
+        self.current = trial._trial_id  # kept when an interrupt ends it (record_interrupt)
+        try:
+            value = self._run(trial)
+        except KeyboardInterrupt:  # Optuna fails the trial next; run_worker ends the run
+            trial.set_user_attr("fail_reason", "interrupted")
+            raise
+        except BaseException:
+            self.current = None
+            raise
+        self.current = None
+        return value
+
+    def _run(self, trial: optuna.Trial) -> float:
         cfg = with_model_options(self.space(trial), self.model_options)
         decode_start = time.perf_counter()
         train, val = self.split(cfg.data.resolution)  # decoded once per resolution and process

@@ -22,6 +22,7 @@ import optuna
 from optuna.trial import TrialState
 
 from automl.errors import StudyError
+from automl.interrupt import stop_signals_interrupt
 from automl.paths import Paths
 from automl.study.progress import WatcherFactory
 from automl.study.storage import fail_stale_trials, reconnecting, sqlite_path
@@ -113,7 +114,7 @@ def run_workers(
     logs = Paths(studies_dir).workers(study.study_name)
     logs.mkdir(parents=True, exist_ok=True)
     procs: list[tuple[subprocess.Popen, Path]] = []
-    with _stop_signals_interrupt():
+    with stop_signals_interrupt():
         _run(study, procs, argv, device, workers, logs, trials, progress)
     reconnecting(lambda: fail_stale_trials(study))
     died = [(i, p.returncode, log) for i, (p, log) in enumerate(procs) if p.returncode != 0]
@@ -153,25 +154,6 @@ def _run(study, procs, argv, device, workers, logs, trials, progress) -> None:
     except BaseException:
         _stop(study, [p for p, _ in procs])
         raise
-
-
-@contextlib.contextmanager
-def _stop_signals_interrupt():
-    """SIGTERM and SIGHUP (a `kill`, a closed terminal) stop the workers as Ctrl-C does,
-    instead of leaving them running with no one watching."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    before = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for sig, handler in before.items():
-            signal.signal(sig, handler)
 
 
 def _watch(study: optuna.Study, procs: list[subprocess.Popen], total: int, progress):

@@ -15,6 +15,7 @@ from typing import Any
 
 import optuna
 
+from automl.data import DataSource
 from automl.errors import StudyError
 from automl.spaces import Space, get_space
 
@@ -47,6 +48,10 @@ class StudyRecord:
     dedupe: bool = False  # training photos with a copy in the held-out folder left out
     excluded: list[int] = field(default_factory=list)  # training-pool rows --dedupe left out
     decode_base: int | None = None  # images decoded once at this px, smaller ones resized
+    space_file_hash: str | None = None  # sha256 of the user's space file, to notice edits
+    test_fingerprint: str | None = None  # content hash of the held-out folder (image folders)
+    train_files: int | None = None  # files in train/ (or digits' training rows) when made
+    test_files: int | None = None  # files in the held-out folder when made
 
     def load_space(self) -> Space:
         """The study's space, its categoricals narrowed as when the study was created."""
@@ -56,12 +61,25 @@ class StudyRecord:
     FROZEN = (
         "space",
         "data_fingerprint",
+        "test_fingerprint",
         "epochs",
         "seed",
         "resolution",
         "model_options",
         "dedupe",
     )
+    # Settings that keep the stored value unless this run gives them.
+    OPTIONAL = ("epochs", "seed", "resolution", "dedupe")
+    FLAGS = {  # how each frozen setting is given on the command line
+        "space": "--space",
+        "data_fingerprint": "--data",
+        "test_fingerprint": "--test-dir",
+        "epochs": "--epochs",
+        "seed": "--seed",
+        "resolution": "--resolution",
+        "model_options": "--weights / --no-pretrained",
+        "dedupe": "--dedupe",
+    }
 
     def to_attrs(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -112,18 +130,67 @@ class StudyRecord:
                 study.set_user_attr(key, value)
         return dataclasses.replace(self, **changes)
 
+    def describe_data(self) -> str:
+        files = f"{self.train_files} training files, " if self.train_files else ""
+        return f"{self.data} ({files}{len(self.classes)} classes)"
+
+    def describe_held_out(self) -> str:
+        files = f" ({self.test_files} files)" if self.test_files else ""
+        return f"{self.test_dir}{files}"
+
     def check_same(self, other: StudyRecord, study_name: str, given: set[str]) -> None:
         """Refuse to resume with a frozen setting changed; settings not `given` on this command
-        line keep the stored value."""
+        line keep the stored value. The message names the option and both values in words."""
         for key in self.FROZEN:
-            if key not in given and key in ("epochs", "seed", "resolution", "dedupe"):
+            if key not in given and key in self.OPTIONAL:
                 continue
             mine, theirs = getattr(other, key), getattr(self, key)
-            if mine != theirs:
-                raise StudyError(
-                    f"study {study_name!r} was created with {key}={theirs!r}, not {mine!r}; "
-                    "rerun with the same setting or pick a new --study name"
-                )
+            if mine == theirs or (key == "test_fingerprint" and None in (mine, theirs)):
+                continue  # studies made before the held-out folder was recorded
+            flag = self.FLAGS[key]
+            if key == "data_fingerprint":
+                what = f"was made on {self.describe_data()}; {flag} {other.describe_data()}"
+                what += " holds other images"
+            elif key == "test_fingerprint":
+                what = f"holds out {self.describe_held_out()}; {flag} {other.describe_held_out()}"
+                what += " holds other images"
+            elif key == "model_options":
+                what = f"was made with model options {_shown(theirs)}, not {_shown(mine)} ({flag})"
+            else:
+                what = f"was made with {flag}={_shown(theirs)}, not {_shown(mine)}"
+            raise StudyError(
+                f"study {study_name!r} {what}; leave {flag} out to keep the study's, "
+                "or pick a new --study name"
+            )
+
+    def open_data(
+        self, study_name: str, data: str | Path | None = None, test_dir: str | Path | None = None
+    ) -> DataSource:
+        """The study's data where it is now (`data`/`test_dir`: moved there), refused in one
+        line when its training or held-out images are not the ones the study was made on."""
+        from automl.data import open_source
+
+        source = open_source(*self.data_location(data, test_dir))
+        info = source.describe()
+        now = dataclasses.replace(
+            self,
+            data=info["data"],
+            test_dir=info["test_dir"],
+            data_fingerprint=info["fingerprint"],
+            test_fingerprint=info["test_fingerprint"],
+            train_files=info["train_files"],
+            test_files=source.held_out_count(),
+        )
+        self.check_same(now, study_name, {"data_fingerprint", "test_fingerprint"})
+        return source
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "unset"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items()) or "none"
+    return str(value)
 
 
 def wait_for_record(study: optuna.Study, timeout: float = SETTLE_SECONDS) -> StudyRecord | None:

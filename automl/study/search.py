@@ -16,7 +16,8 @@ import optuna
 
 from automl.config import TrialConfig, with_model_options
 from automl.data import DataSource, open_source, stratified_split
-from automl.errors import ConfigError
+from automl.errors import ConfigError, SpaceError
+from automl.io import file_sha256
 from automl.models.interface import check_weights
 from automl.paths import Paths
 from automl.spaces import Space, get_space
@@ -26,7 +27,7 @@ from automl.study.portfolio import enqueue_portfolio, portfolio_trials
 from automl.study.progress import WatcherFactory
 from automl.study.record import StudyRecord, wait_for_record
 from automl.study.samplers import create_pruner, create_sampler
-from automl.study.storage import default_storage, open_storage, storage_for_workers
+from automl.study.storage import default_storage, open_storage, sqlite_path, storage_for_workers
 from automl.study.weights import check_pins, settle_backbones
 from automl.study.worker import run_worker
 from automl.train.machine import with_threads
@@ -38,6 +39,7 @@ DEFAULT_EPOCHS = 10
 DEFAULT_TRIALS = 20
 UNTIL_TIMEOUT = sys.maxsize  # a trial target that only --timeout ends
 DEFAULT_SEED = 0
+DEFAULT_SPACE = "scratch_cnn"
 VAL_FRACTION = 0.2
 
 
@@ -108,9 +110,13 @@ def prepare(
     record = StudyRecord(
         space=the_space.name,
         space_file=the_space.file,
+        space_file_hash=None if the_space.file is None else file_sha256(Path(the_space.file)),
         data=info["data"],
         test_dir=info["test_dir"],
         data_fingerprint=info["fingerprint"],
+        test_fingerprint=info["test_fingerprint"],
+        train_files=info["train_files"],
+        test_files=source.held_out_count(),
         classes=list(info["classes"]),
         channels=info["channels"],
         epochs=epochs or DEFAULT_EPOCHS,
@@ -176,6 +182,9 @@ def create_or_resume(
         record.write(the_study)
         return the_study, record
     stored.check_same(plan.record, plan.study_name, set(plan.given))
+    edited = plan.record.space_file_hash != stored.space_file_hash
+    if edited and None not in (stored.space_file_hash, plan.record.space_file_hash):
+        check_space_edit(the_study, plan.space.with_choices(stored.choices), stored.space_file)
     # New pins replace the study's; without --fix the stored ones stay, with today's added.
     fixed = plan.record.fixed if plan.fix_given else {**stored.fixed, **plan.record.fixed}
     if stored.resolution is not None:
@@ -184,12 +193,51 @@ def create_or_resume(
     limits = Limits.from_dict(stored.limits).replaced_by(plan.limits)
     return the_study, stored.update(
         the_study,
+        space_file_hash=plan.record.space_file_hash,
         trials=plan.record.trials,
         fixed=fixed,
         limits=limits.to_dict(),
         sampler=plan.record.sampler,  # not frozen: a rerun may switch them
         pruner=plan.record.pruner,
     )
+
+
+def check_space_edit(study: optuna.Study, space: Space, file: str) -> None:
+    """The study's space file changed since its trials ran: a change Optuna cannot mix into
+    one study (a categorical's choices, a param's kind) is refused before any trial runs;
+    anything else (a numeric range, a new param) goes on with one warning."""
+    now = space.explore()
+    before: dict[str, optuna.distributions.BaseDistribution] = {}
+    for trial in study.get_trials(deepcopy=False):
+        before.update(trial.distributions)
+    for name in sorted(set(now) & set(before)):
+        old, new = before[name], now[name]
+        if type(old) is not type(new):
+            raise SpaceError(
+                f"{file} changed since study {study.study_name!r} ran: {name} is now "
+                f"{_kind(new)}, its trials drew it as {_kind(old)}; undo the edit or pick a "
+                "new --study name"
+            )
+        if isinstance(old, optuna.distributions.CategoricalDistribution) and (
+            tuple(old.choices) != tuple(new.choices)
+        ):
+            raise SpaceError(
+                f"{file} changed since study {study.study_name!r} ran: {name} now chooses "
+                f"from [{', '.join(map(str, new.choices))}], its trials from "
+                f"[{', '.join(map(str, old.choices))}] (one study cannot mix the two); undo "
+                "the edit or pick a new --study name"
+            )
+    log.warning(
+        "%s changed since study %s last ran; its trials go on with the edit", file, study.study_name
+    )
+
+
+def _kind(dist: optuna.distributions.BaseDistribution) -> str:
+    return {
+        "CategoricalDistribution": "a categorical",
+        "IntDistribution": "an int",
+        "FloatDistribution": "a float",
+    }.get(type(dist).__name__, type(dist).__name__)
 
 
 def _new_record(plan: Plan, cache_dir: Path) -> StudyRecord:
@@ -228,7 +276,7 @@ def decode_base(space: Space, fixed: Mapping[str, Any]) -> int | None:
 
 @with_threads
 def search(
-    space: str = "scratch_cnn",
+    space: str | None = None,
     *,
     data: str | Path | None = None,
     test_dir: str | Path | None = None,
@@ -259,6 +307,9 @@ def search(
     """Run (or resume) a study until it has `trials` finished (completed or pruned) trials
     (default 20; with a `timeout` and no `trials`, until the time is up).
 
+    A rerun of an existing study takes what it leaves out from the study: `space` (default
+    scratch_cnn for a new study), `data` and `test_dir` (default: the built-in digits).
+
     `epochs`, `seed` and `resolution` left as None take the study's stored values on resume;
     `fix` pins any of the space's params (`{"backbone": "resnet18"}`) for the trials to come.
     `threads` (torch intra-op threads while it runs) defaults to OMP_NUM_THREADS or every core;
@@ -282,8 +333,13 @@ def search(
         raise ConfigError(f"--timeout must be a positive number of seconds, got {timeout}")
     if trials is None and timeout is None:
         trials = DEFAULT_TRIALS
+    study = study or get_space(space or DEFAULT_SPACE).name
+    stored = _stored_record(study, storage or default_storage(study, studies_dir))
+    if stored is not None:  # a rerun: what it leaves out comes from the study
+        space = space or stored.space_file or stored.space
+        data, test_dir = stored.data_location(data, test_dir)
     plan = prepare(
-        space,
+        space or DEFAULT_SPACE,
         data=data,
         test_dir=test_dir,
         study=study,
@@ -348,6 +404,17 @@ def search(
         offline=offline,
     )
     return optuna.load_study(study_name=the_study.study_name, storage=the_study._storage)
+
+
+def _stored_record(study: str, url: str) -> StudyRecord | None:
+    """The record of `study` when it exists in `url` (nothing is created when it does not)."""
+    path = sqlite_path(url)
+    if path is not None and not path.is_file():
+        return None
+    rdb = open_storage(url)
+    if study not in optuna.get_all_study_names(rdb):
+        return None
+    return StudyRecord.from_attrs(optuna.load_study(study_name=study, storage=rdb).user_attrs)
 
 
 def _fixed_params(

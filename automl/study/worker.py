@@ -17,12 +17,18 @@ import optuna
 import torch
 from optuna.trial import FrozenTrial, TrialState
 
-from automl.data import DataSource, open_source
-from automl.errors import ConfigError, DataError
+from automl.data import DataSource
+from automl.errors import ConfigError
+from automl.interrupt import Interrupted
 from automl.paths import Paths
 from automl.spaces import Space
 from automl.study.limits import Limits
-from automl.study.objective import Objective
+from automl.study.objective import (
+    Objective,
+    note_each_trial,
+    record_interrupt,
+    stop_heartbeats,
+)
 from automl.study.progress import WatcherFactory
 from automl.study.record import StudyRecord
 from automl.study.samplers import create_pruner, create_sampler
@@ -99,13 +105,7 @@ def run_worker(
     space = space.with_choices(study_choices(the_study, record.choices, space))
     fetch_study_backbones(space, record.fixed, record.model_options, offline)
     if source is None:
-        source = open_source(*record.data_location(data, test_dir))
-        if source.fingerprint != record.data_fingerprint:
-            raise DataError(
-                f"the training data at {source.name} is not what study "
-                f"{the_study.study_name!r} was created on (its content differs); "
-                "point --data at a copy of the original data"
-            )
+        source = record.open_data(the_study.study_name, data, test_dir)
     cache_dir = Paths(studies_dir).cache
     amp = resolve_precision(precision, resolve_device(device), cache_dir)
     the_study.sampler = create_sampler(
@@ -166,7 +166,15 @@ def run_worker(
             decode_base=record.decode_base,
             on_epoch=None if shown is None else shown.epoch,
         )
-        reconnecting(optimize)
+        note_each_trial(the_study.sampler, objective)
+        try:
+            reconnecting(optimize)
+        except KeyboardInterrupt as exc:
+            stop_heartbeats()
+            record_interrupt(the_study, objective.current)
+            finished = count_finished(the_study)
+            total = "" if endless else f" of {target}"
+            raise Interrupted.of(exc, f"{finished}{total} trials finished") from None
     reconnecting(lambda: fail_stale_trials(the_study))
     return the_study
 

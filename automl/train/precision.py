@@ -31,7 +31,7 @@ def resolve_device(name: str = "auto") -> torch.device:
     except (RuntimeError, ValueError):
         raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r} asked for, but CUDA is not available; use --device cpu")
+        raise ConfigError(f"device {name!r} asked for, but CUDA is not available; use --device=cpu")
     if device.type not in ("cpu", "cuda"):
         raise ConfigError(f"unsupported device {name!r}; use auto, cpu, cuda or cuda:N")
     return device

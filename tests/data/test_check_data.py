@@ -138,7 +138,7 @@ def test_a_new_study_records_the_check_and_dedupe_leaves_the_copies_out(planted,
         ["search", "--study", "plain", "--data", str(root), "--test-dir", str(root / "val"),
          "--studies-dir", str(tmp_path), "--dedupe", "--trials", "1"],
     )  # fmt: skip
-    assert result.exit_code != 0 and "created with dedupe=False, not True" in result.output
+    assert result.exit_code != 0 and "was made with --dedupe=False, not True" in result.output
     report = automl.report("plain", studies_dir=tmp_path, upload=False).read_text()
     assert "WARNING: the held-out folder shares photos with train/" in report
 

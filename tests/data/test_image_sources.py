@@ -126,7 +126,7 @@ def _expect(root: Path, match: str, test_dir: Path | None = None) -> None:
 
 
 def test_open_errors(make_folder: MakeFolder, tmp_path: Path) -> None:
-    _expect(tmp_path / "nope", r"data root .*nope does not exist; pass --data DIR")
+    _expect(tmp_path / "nope", r"data root .*nope does not exist; pass data=DIR")
     (tmp_path / "file").write_text("x")
     _expect(tmp_path / "file", r"data root .*file is not a directory")
     (tmp_path / "empty").mkdir()
@@ -142,7 +142,7 @@ def test_open_errors(make_folder: MakeFolder, tmp_path: Path) -> None:
     shutil.rmtree(root / "test" / "eel")
 
     _expect(
-        root, r"held-out folder .*elsewhere does not exist; pass --test-dir", root / "elsewhere"
+        root, r"held-out folder .*elsewhere does not exist; pass test_dir=DIR", root / "elsewhere"
     )
     shutil.move(root / "test", root / "val")
     _expect(root, r"held-out folder .*test does not exist; .*ROOT/val")
@@ -169,7 +169,7 @@ def test_class_with_one_usable_image_fails_after_decoding(
 
 
 def test_digits_rejects_test_dir(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="--test-dir"):
+    with pytest.raises(DataError, match="test_dir"):
         open_source("digits", test_dir=tmp_path)
 
 

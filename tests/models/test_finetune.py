@@ -58,8 +58,8 @@ def test_missing_weights_name_backbone_places_and_fixes(no_network):
         "resnet18",
         "Hugging Face cache",
         "torch hub cache",
-        "--weights FILE",
-        "--no-pretrained",
+        "weights=FILE",
+        "pretrained=False",
         "nothing is downloaded while a model is built",
     ):
         assert part in message

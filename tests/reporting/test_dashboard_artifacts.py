@@ -87,6 +87,8 @@ def test_automl_dashboard_prints_the_url_serves_and_stops_with_its_server(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # Ctrl-C as a shell delivers it, even when this test runner ignores SIGINT
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         first = proc.stdout.readline()

@@ -130,3 +130,37 @@ def test_progress_shows_the_running_epoch_only_on_a_terminal(
     else:
         assert "epoch 1/3" not in err and "\x1b[" not in err
         assert len(summaries) == 2  # one line per finished trial, nothing live
+
+
+def test_a_python_caller_can_watch_with_its_own_watcher(tmp_path):
+    seen = []
+
+    class Recorder:
+        def __init__(self, study_name, total, done):
+            seen.append(("start", study_name, total, done))
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            seen.append(("end",))
+
+        def epoch(self, number, epoch, epochs, row):
+            seen.append(("epoch", number, epoch, epochs, "val_acc" in row))
+
+        def __call__(self, study, trial):
+            seen.append(("trial", trial.number, trial.state.name))
+
+    settings = {**TINY, "epochs": 2}
+    automl.search(
+        study="rec", trials=1, studies_dir=tmp_path, portfolio=False, progress=Recorder, **settings
+    )
+    assert seen == [
+        ("start", "rec", 1, 0),
+        ("epoch", 0, 1, 2, True),
+        ("epoch", 0, 2, 2, True),
+        ("trial", 0, "COMPLETE"),
+        ("end",),
+    ]
+    with pytest.raises(automl.ConfigError, match="progress must be None or a watcher factory"):
+        automl.search(study="rec", trials=2, studies_dir=tmp_path, progress=True, **settings)

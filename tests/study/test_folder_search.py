@@ -1,24 +1,16 @@
 """search + finalize on an ImageFolder: decode once across trials and runs, held-out read once."""
 
 import pytest
-from PIL import Image
 
 import automl
 from automl.data import clear_memo, decode
 
-COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 210)}
+from .photos import COLOURS, make_folder
 
 
 @pytest.fixture
 def folder(tmp_path):
-    root = tmp_path / "photos"
-    for split, n in (("train", 10), ("test", 4)):
-        for name, rgb in COLOURS.items():
-            (root / split / name).mkdir(parents=True)
-            for i in range(n):
-                shade = tuple(max(0, c - 12 * i) for c in rgb)
-                Image.new("RGB", (20 + i, 16), shade).save(root / split / name / f"{i}.jpg")
-    return root
+    return make_folder(tmp_path / "photos")
 
 
 @pytest.fixture

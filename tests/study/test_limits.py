@@ -28,9 +28,9 @@ def test_counts_read_as_people_write_them():
     assert parse_count("1.5M", "--max-params") == 1_500_000
     assert parse_count("300k", "--max-flops") == 300_000
     assert parse_count("2G", "--max-flops") == 2_000_000_000
-    with pytest.raises(ConfigError, match=r"--max-flops must be a number such as .* got 'lots'"):
+    with pytest.raises(ConfigError, match=r"max_flops must be a number such as .* got 'lots'"):
         parse_count("lots", "--max-flops")
-    with pytest.raises(ConfigError, match="--max-params must be a positive number"):
+    with pytest.raises(ConfigError, match="max_params must be a positive number"):
         parse_count("0", "--max-params")
 
 
@@ -40,7 +40,7 @@ def test_limits_give_scale_free_constraints_and_say_what_is_over():
     assert limits.constraints(measured) == {"params": 0.5, "latency_ms": -0.5}
     (over,) = limits.violations(measured)
     assert str(over) == "1.5k parameters > --max-params 1k parameters"
-    with pytest.raises(ConfigError, match="--max-latency-ms must be a positive number, got -1"):
+    with pytest.raises(ConfigError, match="max_latency_ms must be a positive number, got -1"):
         Limits(max_latency_ms=-1)
     assert not Limits() and Limits.from_dict(limits.to_dict()) == limits
 

@@ -252,7 +252,7 @@ def test_worker_errors_are_one_line(tmp_path):
 @pytest.mark.parametrize(
     "kwargs, error, message",
     [
-        ({"workers": 0}, automl.ConfigError, "--workers must be a whole number of at least 1"),
+        ({"workers": 0}, automl.ConfigError, "workers must be a whole number of at least 1"),
         ({"workers": 2, "storage": "sqlite://"}, StorageError, "is in memory"),
     ],
 )
@@ -278,7 +278,9 @@ def test_ctrl_c_stops_every_worker(tmp_path):
         "search", "--study", "c", "--storage", url, "--trials", 40, "--epochs", 8,
         "--resolution", 32, "--pruner", "none", "--workers", 2, "--studies-dir", tmp_path,
     )  # fmt: skip
-    parent = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    parent = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=default_sigint
+    )
     try:
         deadline = time.monotonic() + WAIT
         while True:
@@ -302,6 +304,49 @@ def test_ctrl_c_stops_every_worker(tmp_path):
     assert TrialState.RUNNING not in states and TrialState.FAIL in states
     for pid in workers:
         assert not Path(f"/proc/{pid}").exists() or _zombie(pid), f"worker {pid} left running"
+
+
+def default_sigint() -> None:
+    """In the child before exec: Ctrl-C handled as a shell would (a test runner started in
+    the background passes SIGINT on ignored, and Python would keep ignoring it)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_an_interrupted_search_is_one_line(tmp_path, sig, code):
+    """Ctrl-C or SIGTERM mid-trial: exit 130/143, one line saying what finished and how to
+    resume, no traceback, and the running trial recorded as failed ("interrupted")."""
+    url = f"sqlite:///{tmp_path / 'i.db'}"
+    command = automl_cmd(
+        "search", "--study", "i", "--storage", url, "--trials", 5, "--epochs", 60,
+        "--resolution", 32, "--pruner", "none", "--no-portfolio", "--studies-dir", tmp_path,
+    )  # fmt: skip
+    child = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=default_sigint
+    )
+    try:
+        deadline = time.monotonic() + WAIT
+        while True:
+            assert child.poll() is None, child.communicate()[0].decode()[-2000:]
+            assert time.monotonic() < deadline, "no trial started"
+            try:
+                running = load(url, "i").get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            except Exception:  # not created yet
+                running = []
+            if running:
+                break
+            time.sleep(0.2)
+        child.send_signal(sig)
+        out = child.communicate(timeout=WAIT)[0].decode()
+    finally:
+        stop_all([child])
+    assert child.returncode == code, out[-2000:]
+    assert "Traceback" not in out and "failed with" not in out, out[-2000:]
+    lines = [line for line in out.splitlines() if line.startswith("interrupted")]
+    assert lines == ["interrupted; 0 of 5 trials finished; the running trial is recorded as "
+                     "failed; rerun the same command to resume"]  # fmt: skip
+    (trial,) = load(url, "i").trials
+    assert trial.state == TrialState.FAIL and trial.user_attrs["fail_reason"] == "interrupted"
 
 
 def _zombie(pid: int) -> bool:

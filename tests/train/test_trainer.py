@@ -26,7 +26,7 @@ def test_precision_errors():
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU message")
 def test_cuda_missing_is_a_clear_error():
-    with pytest.raises(ConfigError, match="CUDA is not available; use --device cpu"):
+    with pytest.raises(ConfigError, match="CUDA is not available; use device=cpu"):
         resolve_device("cuda")
     assert resolve_device("auto") == CPU
 

@@ -1,0 +1,42 @@
+"""`automl delete`: a study out of its storage and its folder, nothing else."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+
+from automl.paths import Paths
+from automl.study.storage import default_storage, load_study, sqlite_path
+
+
+@dataclass(frozen=True)
+class Deleted:
+    study: str
+    trials: int
+    storage: str
+    removed: tuple[Path, ...]  # the study's folder, and its database file when it held only it
+
+
+def delete_study(
+    study: str, *, storage: str | None = None, studies_dir: str | Path = "studies"
+) -> Deleted:
+    """Remove `study` (its trials, attributes and artifacts list) from its storage and its
+    folder `studies/<study>/` (final model, report, logs). Other studies in the same storage,
+    the shared image cache and anything outside the studies folder are left alone."""
+    url = storage or default_storage(study, studies_dir)
+    the_study = load_study(study, url)  # a missing study is a one-line error, nothing touched
+    trials = len(the_study.get_trials(deepcopy=False))
+    optuna.delete_study(study_name=study, storage=url)
+    removed = []
+    folder = Paths(studies_dir).folder(study)
+    if folder.is_dir():
+        shutil.rmtree(folder)
+        removed.append(folder)
+    database = sqlite_path(url)
+    if storage is None and database is not None and not optuna.get_all_study_names(url):
+        database.unlink(missing_ok=True)  # the per-study file of the default storage
+        removed.append(database)
+    return Deleted(study, trials, url, tuple(removed))
