@@ -90,7 +90,8 @@ def _after_interrupt(command: str) -> str:
     return {
         "search": "the running trial is recorded as failed; rerun the same command to resume",
         "worker": "the running trial is recorded as failed; rerun the same command to resume",
-        "finalize": "nothing was saved; rerun the same command to retrain and score",
+        "finalize": "no score was saved, but the held-out split counts as looked at; rerun "
+        "with --force to retrain and score",
     }.get(command, "stopped")
 
 
@@ -213,8 +214,8 @@ def search(
     test_dir: Annotated[
         Path | None,
         typer.Option(
-            help="Held-out folder (default: <data>/test; a rerun: the study's); only hashed "
-            "during search, never trained or evaluated on."
+            help="Held-out folder (default: <data>/test; a rerun: the study's); only checked "
+            "for duplicates during search, never trained or evaluated on."
         ),
     ] = None,
     study: Annotated[str | None, typer.Option(help="Study name (default: the space name).")] = None,
@@ -553,17 +554,11 @@ def delete(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ):
     """Delete a study: its trials from the storage and its folder (final model, report)."""
-    from automl.study.delete import delete_study
-    from automl.study.listing import list_studies
+    from automl.study.delete import count_trials, delete_study
 
-    found = {s.name: s for s in list_studies(storage, studies_dir)}
-    if study not in found:
-        raise ConfigError(
-            f"no study named {study!r} in {storage or studies_dir}; "
-            f"found: {', '.join(found) or 'none'}"
-        )
+    trials = count_trials(study, storage=storage, studies_dir=studies_dir)
     folder = Paths(studies_dir).folder(study)
-    what = f"study {study!r} ({sum(found[study].counts.values())} trials"
+    what = f"study {study!r} ({trials} trials"
     what += f", and its folder {folder})" if folder.is_dir() else ")"
     if not yes and not typer.confirm(f"Delete {what}?", default=False, err=True):
         err.print("nothing deleted")
@@ -636,7 +631,6 @@ def check_data(
 
 
 @app.command()
-@friendly_errors
 @friendly_errors
 def spaces(
     name: Annotated[

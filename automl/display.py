@@ -133,10 +133,10 @@ class DecodeBar:
             )
             if self.own:
                 self.host.start()
-            self.task = self.host.add_task(what, total=total)
+            self.task = self.host.add_task(escape(what), total=total)
         seconds = max(time.perf_counter() - self.started, 1e-9)
         rate = f"{done / seconds:,.0f} images/s" if done else ""
-        self.host.update(self.task, description=f"  {what}  {rate}", completed=done)
+        self.host.update(self.task, description=f"  {escape(what)}  {rate}", completed=done)
         if done >= total:
             self.host.remove_task(self.task)
             if self.own:
@@ -145,4 +145,5 @@ class DecodeBar:
             self.console.print(
                 f"{what}: {total:,} images in {seconds:.1f} s ({total / seconds:,.0f} images/s)",
                 highlight=False,
+                markup=False,
             )

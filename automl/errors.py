@@ -40,6 +40,10 @@ class AutoMLError(Exception):
     def __str__(self) -> str:
         return python_spelling(self.cli_message)
 
+    def __format__(self, spec: str) -> str:
+        """Inside another message (f"... {exc}") the flags stay: the outer error spells them."""
+        return format(self.cli_message, spec)
+
     @property
     def cli_message(self) -> str:
         """The message with options spelled as flags, for the command line."""

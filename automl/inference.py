@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from automl.data.decode import decode_file, resize_square
+from automl.data.files import list_files
 from automl.errors import AutoMLError, DataError, ModelCodeError, ModelFileError, SpaceError
 from automl.exporting.formats import RUNNERS, ExportedModel, load_exported
 from automl.io import file_sha256, write_bytes
@@ -190,13 +191,7 @@ def image_files(paths: Sequence[str | Path]) -> list[Path]:
     found: list[Path] = []
     for path in map(Path, paths):
         if path.is_dir():
-            inside = sorted(
-                p
-                for p in path.rglob("*")
-                if p.is_file()
-                and p.suffix.lower() in IMAGE_SUFFIXES
-                and not any(part.startswith(".") for part in p.relative_to(path).parts)
-            )
+            inside = [p for p in list_files(path) if p.suffix.lower() in IMAGE_SUFFIXES]
             if not inside:
                 raise DataError(f"folder {path} holds no image files (JPEG, PNG, GIF, ...)")
             found += inside
@@ -241,24 +236,29 @@ def predict(
     )
     files = image_files(images)
     k = max(1, min(top_k, len(loaded.classes)))
-    results: list[Prediction] = []
+    results: list[Prediction] = []  # in the order of `files`, a row for each
     for start in range(0, len(files), CHUNK):
-        read: dict[Path, torch.Tensor] = {}
-        for path in files[start : start + CHUNK]:
+        chunk = files[start : start + CHUNK]
+        rows: list[Prediction | None] = []
+        images = []
+        for path in chunk:
             try:
-                read[path] = read_image(path, loaded.resolution, loaded.in_chans)
+                images.append(read_image(path, loaded.resolution, loaded.in_chans))
+                rows.append(None)  # filled in below
             except DataError as exc:
                 if not skip_unreadable:
                     raise
-                results.append(Prediction(str(path), [], str(exc)))
-        if not read:
-            continue
-        values, indices = loaded.probabilities(torch.stack(list(read.values()))).topk(k, dim=1)
-        for path, vs, ix in zip(read, values.tolist(), indices.tolist(), strict=True):
-            top = [(loaded.classes[i], float(v)) for v, i in zip(vs, ix, strict=True)]
-            results.append(Prediction(str(path), top))
-    order = {str(p): i for i, p in enumerate(files)}
-    return sorted(results, key=lambda p: order[p.image])
+                rows.append(Prediction(str(path), [], str(exc)))
+        if images:
+            values, indices = loaded.probabilities(torch.stack(images)).topk(k, dim=1)
+            tops = iter(zip(values.tolist(), indices.tolist(), strict=True))
+        for path, row in zip(chunk, rows, strict=True):
+            if row is None:
+                vs, ix = next(tops)
+                top = [(loaded.classes[i], float(v)) for v, i in zip(vs, ix, strict=True)]
+                row = Prediction(str(path), top)
+            results.append(row)
+    return results
 
 
 def write_predictions_csv(path: str | Path, predictions: Sequence[Prediction]) -> Path:

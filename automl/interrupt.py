@@ -28,8 +28,9 @@ def exit_code(exc: KeyboardInterrupt) -> int:
 
 @contextlib.contextmanager
 def stop_signals_interrupt() -> Iterator[None]:
-    """While inside, SIGTERM and SIGHUP raise Interrupted (main thread only; elsewhere and
-    on platforms without them, nothing changes); the previous handlers come back after."""
+    """While inside, SIGTERM and SIGHUP raise Interrupted (main thread only; elsewhere, on
+    platforms without them and where one is ignored, nothing changes); the previous handlers
+    come back after."""
     names = ("SIGTERM", "SIGHUP")
     signals = [getattr(signal, n) for n in names if hasattr(signal, n)]
     if threading.current_thread() is not threading.main_thread():
@@ -39,6 +40,8 @@ def stop_signals_interrupt() -> Iterator[None]:
     def interrupt(signum, frame):
         raise Interrupted(signum)
 
+    # a signal set to be ignored (`nohup` ignores SIGHUP) stays ignored
+    signals = [sig for sig in signals if signal.getsignal(sig) is not signal.SIG_IGN]
     before = {sig: signal.signal(sig, interrupt) for sig in signals}
     try:
         yield

@@ -84,33 +84,34 @@ class Space:
             warnings.filterwarnings("ignore", message="Fixed parameter .* is out of range")
             return self(trial), dict(trial.params)
 
-    def explore(self, samples: int = 32) -> dict[str, optuna.distributions.BaseDistribution]:
-        """Every param the space can ask for (conditional ones included), with its distribution,
-        as seen over `samples` random draws."""
+    def _draws(self, samples: int) -> list[optuna.trial.FrozenTrial]:
+        """`samples` random draws of the space in a throwaway study (nothing is trained)."""
         study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-        found: dict[str, optuna.distributions.BaseDistribution] = {}
         for _ in range(samples):
             trial = study.ask()
             self(trial)
-            found.update(trial.distributions)
             study.tell(trial, 0.0)
+        return study.get_trials(deepcopy=False)
+
+    def explore(self, samples: int = 32) -> dict[str, optuna.distributions.BaseDistribution]:
+        """Every param the space can ask for (conditional ones included), with its distribution,
+        as seen over `samples` random draws."""
+        found: dict[str, optuna.distributions.BaseDistribution] = {}
+        for trial in self._draws(samples):
+            found.update(trial.distributions)
         return found
 
     def parameters(self, samples: int = 200) -> list[Param]:
         """What the space searches, derived from `samples` random draws (not written by hand):
         each param's kind, range or choices, and the choice of another param it appears under."""
-        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+        draws = self._draws(samples)
         dists: dict[str, optuna.distributions.BaseDistribution] = {}
-        draws: list[dict[str, Any]] = []
-        for _ in range(samples):
-            trial = study.ask()
-            self(trial)
+        for trial in draws:
             for name, dist in trial.distributions.items():
                 dists.setdefault(name, dist)
-            draws.append(dict(trial.params))
-            study.tell(trial, 0.0)
+        params = [dict(t.params) for t in draws]
         return [
-            Param(name, *_describe(dist), _condition(name, draws, dists))
+            Param(name, *_describe(dist), _condition(name, params, dists))
             for name, dist in dists.items()
         ]
 

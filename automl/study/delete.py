@@ -8,6 +8,7 @@ from pathlib import Path
 
 import optuna
 
+from automl.errors import StudyError
 from automl.paths import Paths
 from automl.study.storage import default_storage, load_study, sqlite_path
 
@@ -20,6 +21,17 @@ class Deleted:
     removed: tuple[Path, ...]  # the study's folder, and its database file when it held only it
 
 
+def count_trials(
+    study: str, *, storage: str | None = None, studies_dir: str | Path = "studies"
+) -> int:
+    """The trials of `study`, which must exist (else a one-line error naming where it looked)."""
+    url = storage or default_storage(study, studies_dir)
+    database = sqlite_path(url)
+    if database is not None and not database.is_file():
+        raise StudyError(f"no study named {study!r} in {url}; `automl studies` lists them")
+    return len(load_study(study, url).get_trials(deepcopy=False))
+
+
 def delete_study(
     study: str, *, storage: str | None = None, studies_dir: str | Path = "studies"
 ) -> Deleted:
@@ -27,8 +39,7 @@ def delete_study(
     folder `studies/<study>/` (final model, report, logs). Other studies in the same storage,
     the shared image cache and anything outside the studies folder are left alone."""
     url = storage or default_storage(study, studies_dir)
-    the_study = load_study(study, url)  # a missing study is a one-line error, nothing touched
-    trials = len(the_study.get_trials(deepcopy=False))
+    trials = count_trials(study, storage=url)  # a missing study: one line, nothing touched
     optuna.delete_study(study_name=study, storage=url)
     removed = []
     folder = Paths(studies_dir).folder(study)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import socket
@@ -152,17 +153,13 @@ class Objective:
             raise optuna.TrialPruned(reason)
 
     def __call__(self, trial: optuna.Trial) -> float:
-        self.current = trial._trial_id  # kept when an interrupt ends it (record_interrupt)
+        self.current = trial._trial_id  # for record_interrupt, until the next trial starts
         try:
-            value = self._run(trial)
+            return self._run(trial)
         except KeyboardInterrupt:  # Optuna fails the trial next; run_worker ends the run
-            trial.set_user_attr("fail_reason", "interrupted")
+            with contextlib.suppress(Exception):  # best effort: the interrupt goes on
+                trial.set_user_attr("fail_reason", "interrupted")
             raise
-        except BaseException:
-            self.current = None
-            raise
-        self.current = None
-        return value
 
     def _run(self, trial: optuna.Trial) -> float:
         cfg = with_model_options(self.space(trial), self.model_options)

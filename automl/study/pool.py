@@ -26,7 +26,7 @@ from automl.interrupt import stop_signals_interrupt
 from automl.paths import Paths
 from automl.study.progress import WatcherFactory
 from automl.study.storage import fail_stale_trials, reconnecting, sqlite_path
-from automl.study.worker import FINISHED, count_finished
+from automl.study.worker import FINISHED, count_finished, watching
 from automl.train.machine import usable_cores
 
 STOP_SECONDS = 30.0  # how long stopped workers get to record their trials before SIGKILL
@@ -159,8 +159,7 @@ def _run(study, procs, argv, device, workers, logs, trials, progress) -> None:
 def _watch(study: optuna.Study, procs: list[subprocess.Popen], total: int, progress):
     """Wait for the workers, printing each trial as it ends (from whichever worker)."""
     seen = {t.number for t in study.get_trials(deepcopy=False, states=ENDED)}
-    printer = None if progress is None else progress(study.study_name, total, count_finished(study))
-    with printer if printer is not None else contextlib.nullcontext():
+    with watching(progress, study, total, count_finished(study)) as printer:
         while True:
             alive = any(p.poll() is None for p in procs)
             ended = reconnecting(lambda: study.get_trials(deepcopy=False, states=ENDED))

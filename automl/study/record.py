@@ -15,7 +15,7 @@ from typing import Any
 
 import optuna
 
-from automl.data import DataSource
+from automl.data import DataSource, open_source
 from automl.errors import StudyError
 from automl.spaces import Space, get_space
 
@@ -69,7 +69,7 @@ class StudyRecord:
         "dedupe",
     )
     # Settings that keep the stored value unless this run gives them.
-    OPTIONAL = ("epochs", "seed", "resolution", "dedupe")
+    OPTIONAL = ("epochs", "seed", "resolution", "dedupe", "model_options")
     FLAGS = {  # how each frozen setting is given on the command line
         "space": "--space",
         "data_fingerprint": "--data",
@@ -121,6 +121,8 @@ class StudyRecord:
             old_root, old_test = Path(self.data), Path(self.test_dir)
             if old_test.is_relative_to(old_root):
                 test_dir = Path(data) / old_test.relative_to(old_root)
+            else:  # it lived elsewhere: it stays where it was
+                test_dir = self.test_dir
         return data, test_dir
 
     def update(self, study: optuna.Study, **changes: Any) -> StudyRecord:
@@ -138,7 +140,9 @@ class StudyRecord:
         files = f" ({self.test_files} files)" if self.test_files else ""
         return f"{self.test_dir}{files}"
 
-    def check_same(self, other: StudyRecord, study_name: str, given: set[str]) -> None:
+    def check_same(
+        self, other: StudyRecord, study_name: str, given: set[str], advice: str | None = None
+    ) -> None:
         """Refuse to resume with a frozen setting changed; settings not `given` on this command
         line keep the stored value. The message names the option and both values in words."""
         for key in self.FROZEN:
@@ -149,39 +153,38 @@ class StudyRecord:
                 continue  # studies made before the held-out folder was recorded
             flag = self.FLAGS[key]
             if key == "data_fingerprint":
-                what = f"was made on {self.describe_data()}; {flag} {other.describe_data()}"
-                what += " holds other images"
+                what = f"was made on {self.describe_data()}, not on {other.describe_data()}"
             elif key == "test_fingerprint":
-                what = f"holds out {self.describe_held_out()}; {flag} {other.describe_held_out()}"
-                what += " holds other images"
+                what = f"holds out {self.describe_held_out()}, not {other.describe_held_out()}"
             elif key == "model_options":
                 what = f"was made with model options {_shown(theirs)}, not {_shown(mine)} ({flag})"
             else:
                 what = f"was made with {flag}={_shown(theirs)}, not {_shown(mine)}"
-            raise StudyError(
-                f"study {study_name!r} {what}; leave {flag} out to keep the study's, "
-                "or pick a new --study name"
-            )
+            advice = advice or f"leave {flag} out to keep the study's, or pick a new --study name"
+            raise StudyError(f"study {study_name!r} {what} ({flag}); {advice}")
 
     def open_data(
-        self, study_name: str, data: str | Path | None = None, test_dir: str | Path | None = None
+        self,
+        study_name: str,
+        data: str | Path | None = None,
+        test_dir: str | Path | None = None,
+        held_out: bool = True,
     ) -> DataSource:
         """The study's data where it is now (`data`/`test_dir`: moved there), refused in one
-        line when its training or held-out images are not the ones the study was made on."""
-        from automl.data import open_source
-
+        line when its training images, or with `held_out` its held-out ones (hashed: only for
+        those who read them), are not the ones the study was made on."""
         source = open_source(*self.data_location(data, test_dir))
-        info = source.describe()
         now = dataclasses.replace(
             self,
-            data=info["data"],
-            test_dir=info["test_dir"],
-            data_fingerprint=info["fingerprint"],
-            test_fingerprint=info["test_fingerprint"],
-            train_files=info["train_files"],
-            test_files=source.held_out_count(),
+            data=source.name,
+            test_dir=source.test_dir,
+            data_fingerprint=source.fingerprint,
+            train_files=source.train_files,
+            test_fingerprint=source.test_fingerprint if held_out else None,
+            test_files=source.held_out_count() if held_out else None,
         )
-        self.check_same(now, study_name, {"data_fingerprint", "test_fingerprint"})
+        advice = "point --data / --test-dir at the study's own images where they are now"
+        self.check_same(now, study_name, {"data_fingerprint", "test_fingerprint"}, advice)
         return source
 
 

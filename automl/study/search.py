@@ -29,7 +29,7 @@ from automl.study.record import StudyRecord, wait_for_record
 from automl.study.samplers import create_pruner, create_sampler
 from automl.study.storage import default_storage, open_storage, sqlite_path, storage_for_workers
 from automl.study.weights import check_pins, settle_backbones
-from automl.study.worker import run_worker
+from automl.study.worker import check_progress, run_worker
 from automl.train.machine import with_threads
 from automl.train.precision import check_precision, resolve_device
 
@@ -134,7 +134,13 @@ def prepare(
     )
     if dedupe and source.test_dir is None:
         check_study_data(source, 0, dedupe, Paths(studies_dir).cache)  # the one-line refusal
-    given = {"epochs": epochs, "seed": seed, "resolution": resolution, "dedupe": dedupe or None}
+    given = {
+        "epochs": epochs,
+        "seed": seed,
+        "resolution": resolution,
+        "dedupe": dedupe or None,
+        "model_options": options or None,
+    }
     return Plan(
         the_space,
         source,
@@ -212,32 +218,34 @@ def check_space_edit(study: optuna.Study, space: Space, file: str) -> None:
         before.update(trial.distributions)
     for name in sorted(set(now) & set(before)):
         old, new = before[name], now[name]
-        if type(old) is not type(new):
+        try:
+            optuna.distributions.check_distribution_compatibility(old, new)
+        except ValueError:  # what Optuna would refuse at every trial from now on
+            if isinstance(old, optuna.distributions.CategoricalDistribution) and isinstance(
+                new, optuna.distributions.CategoricalDistribution
+            ):
+                what = (
+                    f"now chooses from [{', '.join(map(str, new.choices))}], its trials from "
+                    f"[{', '.join(map(str, old.choices))}]"
+                )
+            else:
+                what = f"is now {_kind(new)}, its trials drew it as {_kind(old)}"
             raise SpaceError(
-                f"{file} changed since study {study.study_name!r} ran: {name} is now "
-                f"{_kind(new)}, its trials drew it as {_kind(old)}; undo the edit or pick a "
-                "new --study name"
-            )
-        if isinstance(old, optuna.distributions.CategoricalDistribution) and (
-            tuple(old.choices) != tuple(new.choices)
-        ):
-            raise SpaceError(
-                f"{file} changed since study {study.study_name!r} ran: {name} now chooses "
-                f"from [{', '.join(map(str, new.choices))}], its trials from "
-                f"[{', '.join(map(str, old.choices))}] (one study cannot mix the two); undo "
-                "the edit or pick a new --study name"
-            )
+                f"{file} changed since study {study.study_name!r} ran: {name} {what} (one "
+                "study cannot mix the two); undo the edit or pick a new --study name"
+            ) from None
     log.warning(
         "%s changed since study %s last ran; its trials go on with the edit", file, study.study_name
     )
 
 
 def _kind(dist: optuna.distributions.BaseDistribution) -> str:
-    return {
+    kind = {
         "CategoricalDistribution": "a categorical",
         "IntDistribution": "an int",
         "FloatDistribution": "a float",
     }.get(type(dist).__name__, type(dist).__name__)
+    return kind + (" on a log scale" if getattr(dist, "log", False) else "")
 
 
 def _new_record(plan: Plan, cache_dir: Path) -> StudyRecord:
@@ -320,13 +328,9 @@ def search(
     keeps them, and a resume replaces only the ones it gives; `dedupe` (a new study on an
     image folder) leaves out training photos that have a copy in the held-out folder.
     `progress` shows the search as it runs (automl/study/progress.py): the CLI's display is
-    `automl.display.TrialPrinter`; None shows nothing but log lines.
+    `automl.display.TrialPrinter`; None (or False) shows nothing but log lines.
     """
-    if progress is not None and not callable(progress):
-        raise ConfigError(
-            f"progress must be None or a watcher factory such as automl.display.TrialPrinter, "
-            f"got {progress!r}"
-        )
+    progress = check_progress(progress)
     if not isinstance(workers, int) or workers < 1:
         raise ConfigError(f"--workers must be a whole number of at least 1, got {workers!r}")
     if timeout is not None and timeout <= 0:

@@ -47,7 +47,7 @@ def _fetch(backbones: list[Any], offline: bool) -> tuple[list[Any], dict[Any, st
             resolve_weights(str(backbone), download=True, offline=offline)
             have.append(backbone)
         except WeightsError as exc:
-            missing[backbone] = str(exc)
+            missing[backbone] = exc.cli_message  # spelled by the error that quotes it
     return have, missing
 
 

@@ -105,7 +105,7 @@ def run_worker(
     space = space.with_choices(study_choices(the_study, record.choices, space))
     fetch_study_backbones(space, record.fixed, record.model_options, offline)
     if source is None:
-        source = record.open_data(the_study.study_name, data, test_dir)
+        source = record.open_data(the_study.study_name, data, test_dir, held_out=False)
     cache_dir = Paths(studies_dir).cache
     amp = resolve_precision(precision, resolve_device(device), cache_dir)
     the_study.sampler = create_sampler(
@@ -135,7 +135,7 @@ def run_worker(
             "" if endless else f" of {target}",
         )
     callbacks: list = [budget]
-    printer = _progress(progress, the_study, None if endless else target, done)
+    printer = watching(progress, the_study, None if endless else target, done)
 
     def optimize() -> None:
         if not budget.work_left(the_study):
@@ -171,10 +171,12 @@ def run_worker(
             reconnecting(optimize)
         except KeyboardInterrupt as exc:
             stop_heartbeats()
-            record_interrupt(the_study, objective.current)
-            finished = count_finished(the_study)
-            total = "" if endless else f" of {target}"
-            raise Interrupted.of(exc, f"{finished}{total} trials finished") from None
+            try:  # best effort: the storage may be what was being waited for
+                record_interrupt(the_study, objective.current)
+                finished = f"{count_finished(the_study)}{'' if endless else f' of {target}'}"
+            except Exception:
+                finished = "some"
+            raise Interrupted.of(exc, f"{finished} trials finished") from None
     reconnecting(lambda: fail_stale_trials(the_study))
     return the_study
 
@@ -220,7 +222,21 @@ def join(
     )
 
 
-def _progress(factory: WatcherFactory | None, study: optuna.Study, total: int | None, done: int):
+def check_progress(progress: WatcherFactory | bool | None) -> WatcherFactory | None:
+    """None or False: nothing shown; else a watcher factory, such as TrialPrinter."""
+    if progress is None or progress is False:
+        return None
+    if not callable(progress):
+        raise ConfigError(
+            "progress must be None or a watcher factory such as "
+            f"automl.display.TrialPrinter, got {progress!r}"
+        )
+    return progress
+
+
+def watching(factory: WatcherFactory | None, study: optuna.Study, total: int | None, done: int):
+    """The watcher of this run, entered around its trials, or a context that shows nothing."""
+    factory = check_progress(factory)
     if factory is None:
         return contextlib.nullcontext(None)
     return factory(study.study_name, total, done)

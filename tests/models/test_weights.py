@@ -154,3 +154,15 @@ def test_a_study_made_before_choices_were_stored_keeps_its_trials_choices(tmp_pa
     _search(tmp_path, offline=True, trials=2)  # the space's list is longer: must not matter
     study = load_study("ft", default_storage("ft", tmp_path))
     assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE"]
+
+
+def test_a_rerun_keeps_the_studys_model_options(tmp_path, hub):
+    """--no-pretrained on the first run; a rerun that leaves it out keeps it, one that asks for
+    pretrained weights after all is refused in one line naming the option."""
+    fix = {"freeze": "full", "augment": "none", "backbone": "resnet18"}
+    _search(tmp_path, offline=True, pretrained=False, fix=fix)
+    again = automl.search(study="ft", trials=2, studies_dir=tmp_path, offline=True)
+    assert len(again.trials) == 2
+    assert StudyRecord.from_study(again).model_options == {"pretrained": False}
+    with pytest.raises(automl.StudyError, match=r"model options pretrained=False, not weights="):
+        automl.search(study="ft", trials=3, studies_dir=tmp_path, weights=tmp_path / "w.pt")
