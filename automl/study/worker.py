@@ -138,15 +138,23 @@ def run_worker(
     printer = watching(progress, the_study, None if endless else target, done)
 
     def optimize() -> None:
-        if not budget.work_left(the_study):
-            return
-        the_study.optimize(
-            objective,
-            n_trials=target,  # a bound even if every trial fails (say, out of memory)
-            timeout=None if deadline is None else max(0.0, deadline - time.monotonic()),
-            callbacks=callbacks,
-            catch=(torch.OutOfMemoryError,),
-        )
+        while budget.work_left(the_study):
+            try:
+                the_study.optimize(
+                    objective,
+                    n_trials=target,  # a bound even if every trial fails (say, out of memory)
+                    timeout=None if deadline is None else max(0.0, deadline - time.monotonic()),
+                    callbacks=callbacks,
+                    catch=(torch.OutOfMemoryError,),
+                )
+                return
+            except (optuna.exceptions.UpdateFinishedTrialError, ValueError) as exc:
+                # Two SQLite workers can both start the same queued (portfolio) trial: Optuna
+                # reads its WAITING state before taking the write lock. The second to finish
+                # finds it finished; its result is a duplicate, and the search goes on.
+                if not _told_twice(exc):
+                    raise
+                log.warning("%s (another worker ran the same queued trial); going on", exc)
 
     with printer as shown, warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Fixed parameter .* is out of range")
@@ -219,6 +227,14 @@ def join(
         progress=progress,
         heartbeat_interval=heartbeat_interval,
         offline=offline,
+    )
+
+
+def _told_twice(exc: Exception) -> bool:
+    """Optuna's two ways of saying a trial this worker ran was finished by another one."""
+    text = str(exc)
+    return "has already finished and can not be updated" in text or text.startswith(
+        "Cannot tell a "
     )
 
 
