@@ -154,14 +154,16 @@ class StudyRecord:
             flag = self.FLAGS[key]
             if key == "data_fingerprint":
                 what = f"was made on {self.describe_data()}, not on {other.describe_data()}"
+                what += f" ({flag})"
             elif key == "test_fingerprint":
                 what = f"holds out {self.describe_held_out()}, not {other.describe_held_out()}"
+                what += f" ({flag})"
             elif key == "model_options":
                 what = f"was made with model options {_shown(theirs)}, not {_shown(mine)} ({flag})"
             else:
                 what = f"was made with {flag}={_shown(theirs)}, not {_shown(mine)}"
             advice = advice or f"leave {flag} out to keep the study's, or pick a new --study name"
-            raise StudyError(f"study {study_name!r} {what} ({flag}); {advice}")
+            raise StudyError(f"study {study_name!r} {what}; {advice}")
 
     def open_data(
         self,
