@@ -282,17 +282,9 @@ def test_ctrl_c_stops_every_worker(tmp_path):
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=default_sigint
     )
     try:
-        deadline = time.monotonic() + WAIT
-        while True:
-            assert parent.poll() is None, parent.communicate()[0].decode()[-2000:]
-            assert time.monotonic() < deadline, "the workers never both started a trial"
-            try:
-                running = load(url, "c").get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-            except Exception:  # not created yet
-                running = []
-            if len({t.user_attrs.get("worker") for t in running} - {None}) == 2:
-                break
-            time.sleep(0.2)
+        running = wait_for_running(
+            parent, url, "c", lambda ts: len({t.user_attrs.get("worker") for t in ts} - {None}) == 2
+        )
         workers = {int(t.user_attrs["worker"].split(":")[1].split(" ")[0]) for t in running}
         parent.send_signal(signal.SIGINT)
         out = parent.communicate(timeout=WAIT)[0].decode()
@@ -304,6 +296,21 @@ def test_ctrl_c_stops_every_worker(tmp_path):
     assert TrialState.RUNNING not in states and TrialState.FAIL in states
     for pid in workers:
         assert not Path(f"/proc/{pid}").exists() or _zombie(pid), f"worker {pid} left running"
+
+
+def wait_for_running(proc: subprocess.Popen, url: str, study: str, ready) -> list:
+    """The study's RUNNING trials once `ready(them)` holds; fails if `proc` ends first."""
+    deadline = time.monotonic() + WAIT
+    while True:
+        assert proc.poll() is None, proc.communicate()[0].decode()[-2000:]
+        assert time.monotonic() < deadline, "the trials the test waits for never started"
+        try:
+            running = load(url, study).get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        except Exception:  # not created yet
+            running = []
+        if ready(running):
+            return running
+        time.sleep(0.2)
 
 
 def default_sigint() -> None:
@@ -325,17 +332,7 @@ def test_an_interrupted_search_is_one_line(tmp_path, sig, code):
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=default_sigint
     )
     try:
-        deadline = time.monotonic() + WAIT
-        while True:
-            assert child.poll() is None, child.communicate()[0].decode()[-2000:]
-            assert time.monotonic() < deadline, "no trial started"
-            try:
-                running = load(url, "i").get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-            except Exception:  # not created yet
-                running = []
-            if running:
-                break
-            time.sleep(0.2)
+        wait_for_running(child, url, "i", bool)
         child.send_signal(sig)
         out = child.communicate(timeout=WAIT)[0].decode()
     finally:
