@@ -3,6 +3,7 @@
 import json
 import re
 
+import optuna
 import pytest
 from typer.testing import CliRunner
 
@@ -202,6 +203,8 @@ def test_finetune_flow_with_pins(tmp_path, digit_png):
     [
         (["--fix", "novalue"], "--fix takes NAME=VALUE, got 'novalue'"),
         (["--fix", "nope=1"], "has no param 'nope' to fix"),
+        (["--fix", "lr=abc"], "lr='abc' does not fit space 'scratch_cnn': lr is a float"),
+        (["--fix", "activation=swish"], "unknown activation 'swish'; choose one of: elu"),
         (["--weights", "w.pt"], "has no pretrained backbone; drop --weights"),
         (
             ["--space", "finetune", "--fix", "backbone=resnet50", "--fix", "freeze=head"],
@@ -213,6 +216,22 @@ def test_pin_and_weight_errors(tmp_path, args, message):
     r = run("search", "--studies-dir", tmp_path, "--trials", "1", "--epochs", "1", *args)
     assert r.exit_code == 2, r.output
     assert message in r.output and "Traceback" not in r.output
+
+
+def test_fix_outside_the_choices_is_used_with_one_warning(tmp_path):
+    # docs/search_spaces.md: any timm backbone works, not only the space's own list
+    args = ["search", "--space", "finetune", "--study", "r34", "--studies-dir", tmp_path]
+    pins = ["--fix", "backbone=resnet34", "--fix", "freeze=head", "--fix", "augment=none"]
+    r = run(*args, *pins, "--no-pretrained", "--trials", "1", "--epochs", "1")
+    assert r.exit_code == 0 and "Traceback" not in r.output, r.output
+    warned = [line for line in r.output.splitlines() if line.startswith("WARNING")]
+    assert len(warned) == 1 and "backbone='resnet34' is outside what space finetune" in warned[0]
+    study = optuna.load_study(study_name="r34", storage=f"sqlite:///{tmp_path}/r34.db")
+    assert [t.params["backbone"] for t in study.trials] == ["resnet34"]
+    r = run(*args, "--fix", "backbone=resnet26", "--trials", "2")  # not among the study's
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    assert r.output.startswith("error: study 'r34' searches backbone among efficientnet_lite0")
+    assert "resnet34 (its choices when it was made), not 'resnet26'" in r.output
 
 
 def test_new_options_have_help_text():

@@ -6,8 +6,9 @@
 
 A space whose model fine-tunes a pretrained backbone names the categorical param that picks
 it (`backbone_param`, `BACKBONE_PARAM` in a file): a study leaves out the choices that have no
-weights here, and `with_choices` narrows the param to what is left. A space may also declare
-a `portfolio` (`PORTFOLIO` in a file): params of known-good trials a new study runs first.
+weights here, and `with_choices` narrows the param to what is left (or widens a categorical
+to a value pinned with --fix). A space may also declare a `portfolio` (`PORTFOLIO` in a
+file): params of known-good trials a new study runs first.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Any
 import optuna
 
 from automl.config import TrialConfig
-from automl.errors import AutoMLError, SpaceError
+from automl.errors import AutoMLError, ConfigError, SpaceError
 from automl.registry import Registry
 
 SpaceFn = Callable[[optuna.trial.BaseTrial], TrialConfig]
@@ -41,12 +42,12 @@ class Space:
     file: str | None = None  # the user's file, for spaces that do not ship with automl
     description: str = field(default="", compare=False)
     backbone_param: str | None = None  # categorical param naming a pretrained backbone
-    choices: Mapping[str, Sequence[Any]] = field(default_factory=dict)  # narrowed categoricals
+    choices: Mapping[str, Sequence[Any]] = field(default_factory=dict)  # a study's own choices
     portfolio: Sequence[Mapping[str, Any]] = ()  # known-good params a new study tries first
 
     def with_choices(self, choices: Mapping[str, Sequence[Any]]) -> Space:
-        """This space with the categoricals in `choices` narrowed to the values given (in its
-        grid too)."""
+        """This space with the categoricals in `choices` offering the values given instead of
+        its own; its grid keeps only those values (a pinned value is the grid's own pin)."""
         grid = self.grid and {
             k: [v for v in values if k not in choices or v in choices[k]]
             for k, values in self.grid.items()
@@ -111,7 +112,7 @@ class Space:
                 dists.setdefault(name, dist)
         params = [dict(t.params) for t in draws]
         return [
-            Param(name, *_describe(dist), _condition(name, params, dists))
+            Param(name, *describe(dist), _condition(name, params, dists))
             for name, dist in dists.items()
         ]
 
@@ -130,12 +131,37 @@ class Param:
     condition: str  # "always", or the choice of another param it appears under
 
 
-def _describe(dist: optuna.distributions.BaseDistribution) -> tuple[str, str]:
+def describe(dist: optuna.distributions.BaseDistribution) -> tuple[str, str]:
     if isinstance(dist, optuna.distributions.CategoricalDistribution):
         return "categorical", ", ".join(map(str, dist.choices))
     kind = "int" if isinstance(dist, optuna.distributions.IntDistribution) else "float"
     extra = ", log" if dist.log else (f", step {dist.step}" if dist.step not in (None, 1) else "")
     return kind, f"{dist.low:g} .. {dist.high:g}{extra}"
+
+
+def check_pin(
+    space: str, name: str, value: Any, dist: optuna.distributions.BaseDistribution
+) -> bool:
+    """Whether a pinned value lies outside what the space declares for `name` (it is used
+    anyway); a value of a type the param cannot take is refused."""
+    kind, values = describe(dist)
+    if isinstance(dist, optuna.distributions.CategoricalDistribution):
+        types = {type(c) for c in dist.choices if c is not None}
+        if float in types and type(value) is int:
+            types.add(int)
+        fits = value is None or type(value) in types
+    elif isinstance(dist, optuna.distributions.IntDistribution):
+        fits = type(value) is int
+    else:
+        fits = type(value) in (int, float)
+    if not fits:
+        raise ConfigError(
+            f"{name}={value!r} does not fit space {space!r}: {name} is "
+            f"{'an' if kind == 'int' else 'a'} {kind} ({values}); give a value of that kind"
+        )
+    if isinstance(dist, optuna.distributions.CategoricalDistribution):
+        return value not in dist.choices
+    return not dist.low <= value <= dist.high
 
 
 def _condition(
@@ -165,14 +191,14 @@ def _condition(
 
 
 class _Narrowed:
-    """A trial whose `suggest_categorical` offers only the narrowed choices of some params."""
+    """A trial whose `suggest_categorical` offers the study's own choices of some params:
+    narrowed (backbones without weights left out) or widened (a pinned value added)."""
 
     def __init__(self, trial: optuna.trial.BaseTrial, choices: Mapping[str, Sequence[Any]]):
         self._trial, self._choices = trial, choices
 
     def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
-        narrowed = [c for c in choices if c in self._choices.get(name, choices)]
-        return self._trial.suggest_categorical(name, narrowed or list(choices))
+        return self._trial.suggest_categorical(name, list(self._choices.get(name, choices)))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._trial, name)

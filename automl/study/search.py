@@ -20,7 +20,7 @@ from automl.errors import ConfigError, SpaceError
 from automl.io import file_sha256
 from automl.models.interface import check_weights
 from automl.paths import Paths
-from automl.spaces import Space, get_space
+from automl.spaces import Space, check_pin, describe, get_space
 from automl.study.datacheck import check_study_data
 from automl.study.limits import Limits
 from automl.study.portfolio import enqueue_portfolio, portfolio_trials
@@ -58,6 +58,7 @@ class Plan:
     offline: bool = False  # never download pretrained weights
     portfolio: bool = True  # enqueue the space's known-good trials in a new study
     limits: Limits = Limits()  # given on this command line (a resume keeps the others)
+    outside: tuple[str, ...] = ()  # pins outside the space's values: warned of once it runs
 
 
 def prepare(
@@ -94,7 +95,8 @@ def prepare(
     check_precision(precision, resolve_device(device))
     the_space = get_space(space)
     source = open_source(data, test_dir)
-    fixed = _fixed_params(the_space, source, resolution, fix or {})
+    fixed, widened, outside = _fixed_params(the_space, source, resolution, fix or {})
+    the_space = the_space.with_choices(widened) if widened else the_space
     sample, _ = the_space.sample(fixed=fixed)  # validates the pins through the space
     options = _model_options(sample, weights, pretrained)
     if the_space.backbone_param is None:  # a backbone space's weights are settled when its
@@ -153,6 +155,7 @@ def prepare(
         offline,
         portfolio,
         limits or Limits(),
+        outside,
     )
 
 
@@ -195,7 +198,7 @@ def create_or_resume(
     fixed = plan.record.fixed if plan.fix_given else {**stored.fixed, **plan.record.fixed}
     if stored.resolution is not None:
         fixed["resolution"] = stored.resolution
-    check_pins(stored.choices, fixed, plan.study_name)
+    check_pins(stored.choices, fixed, plan.study_name, plan.space.choices)
     limits = Limits.from_dict(stored.limits).replaced_by(plan.limits)
     return the_study, stored.update(
         the_study,
@@ -252,7 +255,10 @@ def _new_record(plan: Plan, cache_dir: Path) -> StudyRecord:
     """The record of a study about to be made: its backbones' weights settled (downloaded
     unless offline), its images decoded and split."""
     r = plan.record
-    choices = settle_backbones(plan.space, r.fixed, r.model_options, plan.offline)
+    choices = {
+        **plan.space.choices,  # widened by a pin outside them
+        **settle_backbones(plan.space, r.fixed, r.model_options, plan.offline),
+    }
     base = decode_base(plan.space, r.fixed)
     pool = plan.source.train_pool(plan.resolution, cache_dir, base)
     data_check, excluded = check_study_data(plan.source, plan.resolution, r.dedupe, cache_dir, base)
@@ -368,6 +374,8 @@ def search(
     if workers > 1:
         storage_for_workers(plan.storage, workers)  # refuses in-memory, warns on SQLite
     the_study, record = create_or_resume(plan, studies_dir, heartbeat_interval)
+    for warning in plan.outside:
+        log.warning(warning)
     if resolution is None and "resolution" in record.fixed and plan.source.default_resolution:
         log.info(
             "%s: resolution fixed at %d px (pass --resolution to change)",
@@ -423,16 +431,21 @@ def _stored_record(study: str, url: str) -> StudyRecord | None:
 
 def _fixed_params(
     space: Space, source: DataSource, resolution: int | None, fix: Mapping[str, Any]
-) -> dict[str, Any]:
-    """Params pinned for every trial: --fix NAME=VALUE, --resolution, the data's own default."""
+) -> tuple[dict[str, Any], dict[str, list[Any]], tuple[str, ...]]:
+    """Params pinned for every trial (--fix NAME=VALUE, --resolution, the data's own default);
+    the categoricals widened to take a pinned value outside their choices; a warning for each
+    pin given outside the space's range or choices. A value of the wrong kind, or a name the
+    space does not have, is refused."""
     fixed = dict(fix)
     if resolution is not None:
         fixed["resolution"] = resolution
     if not fixed and source.default_resolution is None:
-        return {}
+        return {}, {}, ()
     known = space.explore()
     if "resolution" not in fixed and "resolution" in known and source.default_resolution:
         fixed["resolution"] = source.default_resolution
+    widened: dict[str, list[Any]] = {}
+    outside: list[str] = []
     for name, value in fixed.items():
         if name not in known:
             raise ConfigError(
@@ -440,14 +453,16 @@ def _fixed_params(
                 + ", ".join(sorted(known))
             )
         dist = known[name]
-        if isinstance(dist, optuna.distributions.CategoricalDistribution) and (
-            value not in dist.choices
-        ):
-            raise ConfigError(
-                f"{name}={value!r} is not a choice of space {space.name!r}; "
-                f"choose one of: {', '.join(map(str, dist.choices))}"
+        if not check_pin(space.name, name, value, dist):
+            continue
+        if isinstance(dist, optuna.distributions.CategoricalDistribution):
+            widened[name] = [*dist.choices, value]  # Optuna samples only a declared choice
+        if name in fix or (name == "resolution" and resolution is not None):
+            outside.append(
+                f"{name}={value!r} is outside what space {space.name} declares "
+                f"({describe(dist)[1]}); its trials use it anyway"
             )
-    return fixed
+    return fixed, widened, tuple(outside)
 
 
 def _model_options(

@@ -87,14 +87,17 @@ def study_choices(study: optuna.Study, stored: Mapping[str, list], space: Space)
     return {}
 
 
-def check_pins(choices: Mapping[str, list], fixed: Mapping[str, Any], study: str) -> None:
-    """A pin on a resumed study must be one of the choices the study was made with."""
-    for name, values in choices.items():
-        if name in fixed and fixed[name] not in values:
+def check_pins(
+    choices: Mapping[str, list], fixed: Mapping[str, Any], study: str, widened: Mapping[str, list]
+) -> None:
+    """A pin on a resumed study must be one of the choices the study was made with: its
+    stored ones, else the space's own (`widened` holds those plus a pin outside them)."""
+    for name, value in fixed.items():
+        values = choices.get(name, list(widened[name][:-1]) if name in widened else None)
+        if values is not None and value not in values:
             raise StudyError(
-                f"study {study!r} searches {name} among {', '.join(map(str, values))} (the "
-                f"ones with weights when it was made), not {fixed[name]!r}; "
-                "start a new --study to include it"
+                f"study {study!r} searches {name} among {', '.join(map(str, values))} (its "
+                f"choices when it was made), not {value!r}; start a new --study to pin it"
             )
 
 

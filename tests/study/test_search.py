@@ -189,7 +189,8 @@ def test_resumed_runs_do_not_replay_the_sampler(tmp_path):
     [
         ({"resolution": 2}, "resolution 2 is outside 4..1024"),
         ({"fix": {"nope": 1}}, "has no param 'nope' to fix; its params: activation"),
-        ({"fix": {"activation": "swish"}}, "activation='swish' is not a choice"),
+        ({"fix": {"activation": "swish"}}, "unknown activation 'swish'; choose one of"),
+        ({"fix": {"lr": "abc"}}, "lr='abc' does not fit space 'scratch_cnn'"),
         ({"weights": "w.pt"}, "model 'scratch_cnn' has no pretrained backbone; drop weights"),
         ({"pretrained": False}, "drop pretrained=False"),
         ({"seed": -1}, "seed must be 0 or more"),
