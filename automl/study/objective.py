@@ -8,8 +8,9 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import optuna
@@ -44,16 +45,29 @@ def record_interrupt(study: optuna.Study, trial_id: int | None) -> None:
         storage.set_trial_state_values(trial_id, TrialState.FAIL)
 
 
-def note_each_trial(sampler: optuna.samplers.BaseSampler, objective: Objective) -> None:
-    """`objective.current` names a trial from the moment Optuna creates it (its sampler's
-    `before_trial`), so an interrupt while it is being sampled is recorded too."""
-    before_trial = sampler.before_trial
+@contextlib.contextmanager
+def noting_each_trial(study: optuna.Study, objective: Objective) -> Iterator[None]:
+    """`objective.current` names this process's trial from the moment the storage makes it
+    RUNNING (created, or taken from the queue), before Optuna or the sampler do anything with
+    it, so an interrupt at any point after is recorded. Wraps this storage instance only."""
+    storage = study._storage
+    create, set_state = storage.create_new_trial, storage.set_trial_state_values
 
-    def noting(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        objective.current = trial._trial_id
-        before_trial(study, trial)
+    def creating(*args: Any, **kwargs: Any) -> int:
+        objective.current = trial_id = create(*args, **kwargs)
+        return trial_id
 
-    sampler.before_trial = noting  # this instance only
+    def setting(trial_id: int, state: TrialState, *args: Any, **kwargs: Any) -> bool:
+        changed = set_state(trial_id, state, *args, **kwargs)
+        if changed and state == TrialState.RUNNING:
+            objective.current = trial_id
+        return changed
+
+    storage.create_new_trial, storage.set_trial_state_values = creating, setting
+    try:
+        yield
+    finally:
+        del storage.create_new_trial, storage.set_trial_state_values
 
 
 def stop_heartbeats() -> None:

@@ -25,7 +25,7 @@ from automl.spaces import Space
 from automl.study.limits import Limits
 from automl.study.objective import (
     Objective,
-    note_each_trial,
+    noting_each_trial,
     record_interrupt,
     stop_heartbeats,
 )
@@ -174,9 +174,9 @@ def run_worker(
             decode_base=record.decode_base,
             on_epoch=None if shown is None else shown.epoch,
         )
-        note_each_trial(the_study.sampler, objective)
         try:
-            reconnecting(optimize)
+            with noting_each_trial(the_study, objective):
+                reconnecting(optimize)
         except KeyboardInterrupt as exc:
             stop_heartbeats()
             try:  # best effort: the storage may be what was being waited for
