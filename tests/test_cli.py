@@ -205,6 +205,10 @@ def test_finetune_flow_with_pins(tmp_path, digit_png):
         (["--fix", "nope=1"], "has no param 'nope' to fix"),
         (["--fix", "lr=abc"], "lr='abc' does not fit space 'scratch_cnn': lr is a float"),
         (["--fix", "activation=swish"], "unknown activation 'swish'; choose one of: elu"),
+        (
+            ["--space", "finetune", "--fix", "backbone=resnet_18", "--no-pretrained"],
+            "unknown timm backbone 'resnet_18'",  # outside the choices, and not in timm either
+        ),
         (["--weights", "w.pt"], "has no pretrained backbone; drop --weights"),
         (
             ["--space", "finetune", "--fix", "backbone=resnet50", "--fix", "freeze=head"],

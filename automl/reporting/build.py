@@ -290,6 +290,7 @@ def _model_size(study) -> Section:
     attrs, best = study.user_attrs, study.best_trial
     try:
         space = get_space(attrs.get("space_file") or attrs["space"])
+        space = space.with_choices(attrs.get("choices") or {})  # as its trials drew them
         cfg = with_model_options(space.rebuild(best.params), attrs.get("model_options", {}))
         model_cfg = without_weights(cfg.model)  # size only: no weights are loaded
         classes, chans = len(attrs["classes"]), int(attrs["channels"])

@@ -17,6 +17,7 @@ import dataclasses
 import functools
 import importlib
 import importlib.util
+import numbers
 import pkgutil
 import sys
 import warnings
@@ -139,21 +140,25 @@ def describe(dist: optuna.distributions.BaseDistribution) -> tuple[str, str]:
     return kind, f"{dist.low:g} .. {dist.high:g}{extra}"
 
 
+def _kind_of(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, numbers.Integral):
+        return "int"
+    return "float" if isinstance(value, numbers.Real) else type(value).__name__
+
+
 def check_pin(
     space: str, name: str, value: Any, dist: optuna.distributions.BaseDistribution
 ) -> bool:
     """Whether a pinned value lies outside what the space declares for `name` (it is used
-    anyway); a value of a type the param cannot take is refused."""
+    anyway); a value of a kind the param cannot take is refused."""
     kind, values = describe(dist)
     if isinstance(dist, optuna.distributions.CategoricalDistribution):
-        types = {type(c) for c in dist.choices if c is not None}
-        if float in types and type(value) is int:
-            types.add(int)
-        fits = value is None or type(value) in types
-    elif isinstance(dist, optuna.distributions.IntDistribution):
-        fits = type(value) is int
+        kinds = {_kind_of(c) for c in dist.choices if c is not None}
+        fits = value is None or _kind_of(value) in kinds | ({"int"} if "float" in kinds else set())
     else:
-        fits = type(value) in (int, float)
+        fits = _kind_of(value) in ({"int"} if kind == "int" else {"int", "float"})
     if not fits:
         raise ConfigError(
             f"{name}={value!r} does not fit space {space!r}: {name} is "
@@ -162,6 +167,16 @@ def check_pin(
     if isinstance(dist, optuna.distributions.CategoricalDistribution):
         return value not in dist.choices
     return not dist.low <= value <= dist.high
+
+
+def as_choice(value: Any, dist: optuna.distributions.BaseDistribution) -> Any:
+    """The categorical choice a value read from the command line stands for (`None` for the
+    text "None", "64" for the number 64 when the choices are text); else the value itself."""
+    if isinstance(dist, optuna.distributions.CategoricalDistribution) and (
+        value not in dist.choices
+    ):
+        return next((c for c in dist.choices if str(c) == str(value)), value)
+    return value
 
 
 def _condition(

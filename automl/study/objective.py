@@ -53,8 +53,10 @@ def noting_each_trial(study: optuna.Study, objective: Objective) -> Iterator[Non
     storage = study._storage
     create, set_state = storage.create_new_trial, storage.set_trial_state_values
 
-    def creating(*args: Any, **kwargs: Any) -> int:
-        objective.current = trial_id = create(*args, **kwargs)
+    def creating(study_id: int, template_trial: Any = None) -> int:
+        trial_id = create(study_id, template_trial)
+        if template_trial is None:  # asked for by this process (not a trial queued again)
+            objective.current = trial_id
         return trial_id
 
     def setting(trial_id: int, state: TrialState, *args: Any, **kwargs: Any) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import numbers
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,9 +19,10 @@ from automl.config import TrialConfig, with_model_options
 from automl.data import DataSource, open_source, stratified_split
 from automl.errors import ConfigError, SpaceError
 from automl.io import file_sha256
-from automl.models.interface import check_weights
+from automl.models import create_model
+from automl.models.interface import check_weights, without_weights
 from automl.paths import Paths
-from automl.spaces import Space, check_pin, describe, get_space
+from automl.spaces import Space, as_choice, check_pin, describe, get_space
 from automl.study.datacheck import check_study_data
 from automl.study.limits import Limits
 from automl.study.portfolio import enqueue_portfolio, portfolio_trials
@@ -99,6 +101,15 @@ def prepare(
     the_space = the_space.with_choices(widened) if widened else the_space
     sample, _ = the_space.sample(fixed=fixed)  # validates the pins through the space
     options = _model_options(sample, weights, pretrained)
+    info = source.describe()
+    if widened:  # a value outside the space's choices: refused now if the model cannot take it
+        cfg = with_model_options(sample, options)
+        create_model(
+            without_weights(cfg.model),
+            num_classes=len(info["classes"]),
+            in_chans=info["channels"],
+            resolution=cfg.data.resolution,
+        )
     if the_space.backbone_param is None:  # a backbone space's weights are settled when its
         check_weights(with_model_options(sample, options).model)  # study is made (weights.py)
     the_seed = DEFAULT_SEED if seed is None else seed
@@ -108,7 +119,6 @@ def prepare(
     if portfolio:
         portfolio_trials(the_space, fixed)  # a bad entry fails here
     study_name = study or the_space.name
-    info = source.describe()
     record = StudyRecord(
         space=the_space.name,
         space_file=the_space.file,
@@ -453,6 +463,9 @@ def _fixed_params(
                 + ", ".join(sorted(known))
             )
         dist = known[name]
+        if isinstance(value, numbers.Number) and hasattr(value, "item"):
+            value = value.item()  # a numpy scalar, stored as Python's own
+        fixed[name] = value = as_choice(value, dist)
         if not check_pin(space.name, name, value, dist):
             continue
         if isinstance(dist, optuna.distributions.CategoricalDistribution):

@@ -157,7 +157,9 @@ def run_worker(
                 log.warning("%s (another worker ran the same queued trial); going on", exc)
 
     with printer as shown, warnings.catch_warnings():
+        # a pin outside the space's range is used as given, and was warned of once already
         warnings.filterwarnings("ignore", message="Fixed parameter .* is out of range")
+        warnings.filterwarnings("ignore", message="The value .* is out of range of the param")
         if shown is not None:
             callbacks.insert(0, shown)
         objective = Objective(

@@ -45,3 +45,26 @@ def test_closed_form_by_hand():
     cfg = ScratchCNNConfig(base_filters=8, kernel_size=3, dense_units=4)
     conv = 2 * 9 * (64 * 1 * 8 + 16 * 8 * 8 + 4 * 8 * 8 + 1 * 8 * 8 + 1 * 8 * 8)
     assert closed_form_flops(cfg, 1, 8, 3) == conv + 2 * 1 * 8 * 4 + 2 * 4 * 3
+
+
+def test_the_report_rebuilds_a_best_trial_pinned_outside_the_space():
+    # `--fix batch_size=8`: the study's own choices hold 8, the space's do not
+    import numpy as np
+    import optuna
+    from optuna.distributions import CategoricalDistribution
+    from optuna.trial import create_trial
+
+    from automl.reporting.build import _model_size
+
+    from .synthetic import ATTRS, SPACE, sample_params
+
+    widened = CategoricalDistribution([32, 64, 128, 8])
+    params = {**sample_params(np.random.default_rng(0)), "batch_size": 8}
+    study = optuna.create_study(direction="maximize")
+    for key, value in {**ATTRS, "choices": {"batch_size": list(widened.choices)}}.items():
+        study.set_user_attr(key, value)
+    study.add_trial(
+        create_trial(value=0.9, params=params, distributions={**SPACE, "batch_size": widened})
+    )
+    text = "".join(map(str, _model_size(study).parts))
+    assert "cannot be rebuilt" not in text and "Best trial #0 (scratch_cnn" in text

@@ -2,6 +2,7 @@
 
 import textwrap
 
+import numpy as np
 import optuna
 import pytest
 
@@ -97,3 +98,29 @@ def test_broken_user_spaces(tmp_path, body, message):
 def test_missing_space_file(tmp_path):
     with pytest.raises(SpaceError, match="does not exist"):
         get_space(str(tmp_path / "gone.py"))
+
+
+def test_a_pin_of_the_wrong_kind_is_refused_and_one_outside_is_flagged():
+    from optuna.distributions import (
+        CategoricalDistribution,
+        FloatDistribution,
+        IntDistribution,
+    )
+
+    from automl.errors import ConfigError
+    from automl.spaces import as_choice, check_pin
+
+    lr, size = FloatDistribution(1e-4, 1e-2, log=True), IntDistribution(32, 128, step=32)
+    flags = CategoricalDistribution([True, False])
+    sched = CategoricalDistribution([None, "cosine"])
+    assert not check_pin("s", "lr", 1e-3, lr) and check_pin("s", "lr", 0.5, lr)
+    assert not check_pin("s", "lr", np.float64(1e-3), lr)  # numpy numbers are numbers
+    assert check_pin("s", "size", 160, size) and not check_pin("s", "flags", True, flags)
+    assert check_pin("s", "sched", "step", sched)  # outside the choices, of their kind
+    for name, value, dist in [("lr", "abc", lr), ("size", 64.5, size), ("flags", 1, flags)]:
+        with pytest.raises(ConfigError, match=f"{name}=.* does not fit space 's'"):
+            check_pin("s", name, value, dist)
+    # what the command line reads as text or a number stands for the choice it spells
+    assert as_choice("None", sched) is None
+    assert as_choice(64, CategoricalDistribution(["32", "64"])) == "64"
+    assert as_choice("step", sched) == "step"

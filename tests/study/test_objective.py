@@ -22,3 +22,12 @@ def test_an_interrupt_while_optuna_makes_the_trial_fails_it(tmp_path, queued):
     [trial] = study.get_trials()
     assert trial.state == TrialState.FAIL and trial.user_attrs["fail_reason"] == "interrupted"
     assert "create_new_trial" not in vars(study._storage)  # the storage is itself again
+
+
+def test_a_trial_queued_again_is_not_taken_for_this_process_s(tmp_path):
+    # the heartbeat queues a dead worker's trial again: another process will run it
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path}/q.db")
+    objective = types.SimpleNamespace(current=None)
+    with noting_each_trial(study, objective):
+        study.enqueue_trial({"x": 1.0})
+    assert objective.current is None

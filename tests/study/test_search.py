@@ -1,5 +1,6 @@
 """automl.search on the built-in digits: attrs, resume, samplers, and refusals."""
 
+import numpy as np
 import optuna
 import pytest
 from optuna.trial import TrialState
@@ -72,13 +73,17 @@ def test_split_is_stable_for_a_study(tmp_path):
 
 
 @pytest.mark.parametrize(("sampler", "trials"), [("random", 2), ("grid", 2), ("cmaes", 5)])
-def test_other_samplers_run(tmp_path, sampler, trials):
+def test_other_samplers_run(tmp_path, sampler, trials, recwarn, caplog):
+    fix = {"lr": 0.05} if sampler == "grid" else None  # outside the space's 0.0001 .. 0.03
     study = automl.search(
-        study=sampler, trials=trials, sampler=sampler, studies_dir=tmp_path, **TINY
+        study=sampler, trials=trials, sampler=sampler, fix=fix, studies_dir=tmp_path, **TINY
     )
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * trials
     if sampler == "grid":
         assert all(t.params["resolution"] == 32 for t in study.trials)  # the pin holds in grids
+        assert all(t.params["lr"] == 0.05 for t in study.trials)
+        warned = [r.getMessage() for r in caplog.records if "outside what space" in r.getMessage()]
+        assert len(warned) == 1 and not [w for w in recwarn if "out of range" in str(w.message)]
     if sampler == "cmaes":  # past its 4 random start-up trials, CMA-ES itself proposes
         assert any(k.endswith("generation") for k in study.trials[-1].system_attrs)
 
@@ -208,14 +213,19 @@ def test_fix_pins_a_param(tmp_path):
     study = automl.search(
         study="fx",
         trials=2,
-        fix={"activation": "mish", "batch_norm": True},
+        fix={"activation": "mish", "batch_norm": True, "lr": np.float64(1e-3)},
         studies_dir=tmp_path,
         **TINY,
     )
     assert {(t.params["activation"], t.params["batch_norm"]) for t in study.trials} == {
         ("mish", True)
     }
-    assert study.user_attrs["fixed"] == {"activation": "mish", "batch_norm": True, "resolution": 32}
+    assert study.user_attrs["fixed"] == {
+        "activation": "mish",
+        "batch_norm": True,
+        "lr": 1e-3,
+        "resolution": 32,
+    }
 
 
 def test_unusable_data_leaves_no_study(tmp_path):
