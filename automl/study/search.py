@@ -101,9 +101,9 @@ def prepare(
     the_space = the_space.with_choices(widened) if widened else the_space
     sample, _ = the_space.sample(fixed=fixed)  # validates the pins through the space
     options = _model_options(sample, weights, pretrained)
+    cfg = with_model_options(sample, options)
     info = source.describe()
     if widened:  # a value outside the space's choices: refused now if the model cannot take it
-        cfg = with_model_options(sample, options)
         create_model(
             without_weights(cfg.model),
             num_classes=len(info["classes"]),
@@ -111,7 +111,7 @@ def prepare(
             resolution=cfg.data.resolution,
         )
     if the_space.backbone_param is None:  # a backbone space's weights are settled when its
-        check_weights(with_model_options(sample, options).model)  # study is made (weights.py)
+        check_weights(cfg.model)  # study is made (weights.py)
     the_seed = DEFAULT_SEED if seed is None else seed
     create_sampler(sampler, the_seed, the_space.grid, fixed)  # a bad name fails here
     create_pruner(pruner, epochs or DEFAULT_EPOCHS)
