@@ -31,7 +31,8 @@ _EXPORTS = {
         "TrainingError",
         "WeightsError",
     ],
-    "automl.study.finalize": ["FinalResult", "finalize"],
+    "automl.api": ["finalize"],
+    "automl.study.finalize": ["FinalResult"],
     "automl.models": ["create_model", "list_models", "register_model"],
     "automl.inference": ["load_model", "predict"],
     "automl.exporting": ["export"],
@@ -63,6 +64,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from automl.api import finalize
     from automl.config import DataConfig, OptimConfig, TrialConfig
     from automl.errors import (
         AutoMLError,
@@ -82,6 +84,6 @@ if TYPE_CHECKING:
     from automl.models import create_model, list_models, register_model
     from automl.reporting import report
     from automl.spaces import get_space, list_spaces, register_space
-    from automl.study.finalize import FinalResult, finalize
+    from automl.study.finalize import FinalResult
     from automl.study.listing import list_studies
     from automl.study.search import search

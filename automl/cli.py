@@ -422,7 +422,7 @@ def finalize(
     studies_dir: StudiesDir = Path("studies"),
 ):
     """Retrain the best trial on train+val, score it once on the held-out split."""
-    from automl.study.finalize import finalize as run_finalize
+    from automl.api import finalize as run_finalize
 
     result = run_finalize(
         study,

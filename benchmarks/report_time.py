@@ -20,9 +20,9 @@ import optuna
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from automl.api import finalize  # noqa: E402
 from automl.data import open_source  # noqa: E402
 from automl.reporting import report  # noqa: E402
-from automl.study.finalize import finalize  # noqa: E402
 from tests.reporting.synthetic import scratch_study  # noqa: E402
 
 

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 
 def write_standalone(loaded, path: Path, fmt: str = "pt2") -> Path:
-    """Write a loaded model.pt (`automl.inference.LoadedModel`) as a standalone file."""
+    """Write a loaded model.pt (`automl.modelfile.LoadedModel`) as a standalone file."""
     writer = get_writer(fmt)
     mean, std = loaded.mean.flatten().tolist(), loaded.std.flatten().tolist()
     module = Standalone(loaded.model, mean, std, loaded.in_chans)
@@ -57,7 +57,7 @@ def export(
     """Export the study's finalized model to `out` (default: model.<format> beside its
     model.pt) and return the path written. `space_file`: where the user's space file that
     defines the model is now, if it moved."""
-    from automl.inference import load_model
+    from automl.modelfile import load_model
     from automl.paths import Paths
 
     get_writer(format)  # a bad name fails before any loading

@@ -10,9 +10,9 @@ from torch import nn
 
 from automl.config import OptimConfig
 from automl.errors import ConfigError, WeightsError
-from automl.models import register_model
 from automl.models.freeze import FREEZE_STRATEGIES, apply_freeze
 from automl.models.pretrained import Weights, resolve_weights
+from automl.models.registry import register_model
 
 
 @dataclass(frozen=True)

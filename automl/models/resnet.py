@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from automl.errors import ConfigError
-from automl.models import register_model
+from automl.models.registry import register_model
 from automl.nn import NORM_IMPLS, NORMS, Conv2d, get_norm, norm_impls
 from automl.registry import choose
 

@@ -8,8 +8,8 @@ from typing import ClassVar
 from torch import nn
 
 from automl.errors import ConfigError
-from automl.models import register_model
 from automl.models.layers import ACTIVATIONS, get_activation
+from automl.models.registry import register_model
 
 FILTER_ORGS = ("same", "double", "half")
 MONOTONE = {"relu", "leaky_relu", "elu", "tanh"}  # non-decreasing activations

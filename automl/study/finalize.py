@@ -15,11 +15,10 @@ from torch import nn
 from automl.config import config_to_dict, with_model_options
 from automl.data import Batches
 from automl.errors import AutoMLError, StudyError
-from automl.inference import MODEL_FORMAT, load_model, model_code
-from automl.io import save_torch, write_json
+from automl.io import write_json
 from automl.metrics import classification_metrics
+from automl.modelfile import ModelFile, load_model, model_code
 from automl.paths import Paths
-from automl.reporting.artifacts import upload_final
 from automl.study.record import StudyRecord
 from automl.study.storage import default_storage, load_study
 from automl.train.engine import evaluate
@@ -59,7 +58,8 @@ def finalize(
     test_dir: str | Path | None = None,
     threads: int | None = None,
 ) -> FinalResult:
-    """Retrain the best trial from its params alone and evaluate it on the held-out split once.
+    """Retrain the best trial from its params alone and evaluate it on the held-out split once
+    (`automl.finalize` then uploads the metrics for optuna-dashboard: automl/api.py).
 
     `data` / `test_dir` override where the study's data now lives (its content must not change).
     `threads` (torch intra-op threads while it runs) defaults to OMP_NUM_THREADS or every core.
@@ -148,28 +148,24 @@ def finalize(
         "params": best.params,
     }
     out = Paths(studies_dir).final(study)
-    model_path = save_torch(
-        out / "model.pt",
-        {
-            "format": MODEL_FORMAT,
-            "state_dict": trained.model.state_dict(),
-            "config": config_to_dict(cfg),
-            "classes": list(source.classes),
-            "resolution": cfg.data.resolution,
-            "in_chans": pool.images.shape[1],
-            "mean": list(trained.mean),
-            "std": list(trained.std),
-            "study": study,
-            "trial": best.number,
-            **model_code(cfg.model.arch, record.space_file),
-        },
-    )
+    model_path = ModelFile(
+        state_dict=trained.model.state_dict(),
+        config=config_to_dict(cfg),
+        classes=list(source.classes),
+        resolution=cfg.data.resolution,
+        in_chans=pool.images.shape[1],
+        mean=list(trained.mean),
+        std=list(trained.std),
+        study=study,
+        trial=best.number,
+        **model_code(cfg.model.arch, record.space_file),
+    ).save(out / "model.pt")
     metrics_path = write_json(out / "metrics.json", {**entry, "previous_runs": runs})
     the_study.set_user_attr(
         "final_runs", [*runs, {k: v for k, v in entry.items() if k != "history"}]
     )
     _write_standalone(model_path)  # after the score is saved: it can only add a file
-    upload_final(the_study, metrics_path, metrics, studies_dir)  # for optuna-dashboard
+    # The upload for optuna-dashboard follows (automl.api.finalize, the CLI).
     return FinalResult(
         study, best.number, entry["run"], entry["forced"], metrics, model_path, metrics_path
     )
