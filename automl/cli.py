@@ -178,12 +178,14 @@ class _OptunaLines(logging.Filter):
         self.interrupted: set[str] = set()  # "Trial N" of trials an interrupt ended
 
     def filter(self, record: logging.LogRecord) -> bool:
+        from automl import optuna_compat
+
         exc = record.exc_info[1] if record.exc_info else None
-        trial = " ".join(record.getMessage().split()[:2])
+        trial = optuna_compat.trial_of_log_line(record.getMessage())
         if isinstance(exc, KeyboardInterrupt):
             self.interrupted.add(trial)
             return False
-        if trial in self.interrupted and "failed with value" in record.getMessage():
+        if trial in self.interrupted and optuna_compat.is_failed_line(record.getMessage()):
             return False
         if isinstance(exc, AutoMLError):
             record.exc_info = None

@@ -28,6 +28,7 @@ from typing import Any
 
 import optuna
 
+from automl import optuna_compat
 from automl.config import TrialConfig
 from automl.errors import AutoMLError, ConfigError, SpaceError
 from automl.registry import Registry
@@ -83,7 +84,7 @@ class Space:
         study = optuna.create_study(sampler=sampler)
         trial = study.ask()
         with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Fixed parameter .* is out of range")
+            warnings.filterwarnings("ignore", message=optuna_compat.FIXED_OUT_OF_RANGE)
             return self(trial), dict(trial.params)
 
     def _draws(self, samples: int) -> list[optuna.trial.FrozenTrial]:
@@ -120,7 +121,7 @@ class Space:
     def rebuild(self, params: Mapping[str, Any]) -> TrialConfig:
         """The config a trial with these params had: builders never need the trial itself."""
         with warnings.catch_warnings():  # a pinned value outside the space's range is deliberate
-            warnings.filterwarnings("ignore", message=".* out of the range of the distribution")
+            warnings.filterwarnings("ignore", message=optuna_compat.FIXED_TRIAL_OUT_OF_RANGE)
             return self(optuna.trial.FixedTrial(dict(params)))
 
 

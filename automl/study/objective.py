@@ -6,17 +6,16 @@ import contextlib
 import hashlib
 import os
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import optuna
 import torch
 from optuna.trial import TrialState
 
+from automl import optuna_compat
 from automl.config import with_model_options
 from automl.data import DataSource, to_device_if_fits
 from automl.errors import TrainingError
@@ -39,7 +38,7 @@ def record_interrupt(study: optuna.Study, trial_id: int | None) -> None:
     start or its end), which left it RUNNING: FAIL, with the reason."""
     if trial_id is None:
         return
-    storage = study._storage
+    storage = optuna_compat.storage(study)
     if storage.get_trial(trial_id).state == TrialState.RUNNING:
         storage.set_trial_user_attr(trial_id, "fail_reason", "interrupted")
         storage.set_trial_state_values(trial_id, TrialState.FAIL)
@@ -49,38 +48,18 @@ def record_interrupt(study: optuna.Study, trial_id: int | None) -> None:
 def noting_each_trial(study: optuna.Study, objective: Objective) -> Iterator[None]:
     """`objective.current` names this process's trial from the moment the storage makes it
     RUNNING (created, or taken from the queue), before Optuna or the sampler do anything with
-    it, so an interrupt at any point after is recorded. Wraps this storage instance only."""
-    storage = study._storage
-    create, set_state = storage.create_new_trial, storage.set_trial_state_values
+    it, so an interrupt at any point after is recorded."""
 
-    def creating(study_id: int, template_trial: Any = None) -> int:
-        trial_id = create(study_id, template_trial)
-        if template_trial is None:  # asked for by this process (not a trial queued again)
-            objective.current = trial_id
-        return trial_id
+    def note(trial_id: int) -> None:
+        objective.current = trial_id
 
-    def setting(trial_id: int, state: TrialState, *args: Any, **kwargs: Any) -> bool:
-        changed = set_state(trial_id, state, *args, **kwargs)
-        if changed and state == TrialState.RUNNING:
-            objective.current = trial_id
-        return changed
-
-    storage.create_new_trial, storage.set_trial_state_values = creating, setting
-    try:
+    with optuna_compat.on_trial_running(study, note):
         yield
-    finally:
-        del storage.create_new_trial, storage.set_trial_state_values
 
 
 def stop_heartbeats() -> None:
-    """An interrupt between Optuna starting a trial's heartbeat thread and entering its `with`
-    leaves that (non-daemon) thread beating forever, and the process could never exit: set
-    the stop event of any left. Relies on optuna.storages._heartbeat.HeartbeatThread's
-    thread target and arguments (trial_id, heartbeat, stop_event)."""
-    for thread in threading.enumerate():
-        target = getattr(thread, "_target", None)
-        if getattr(target, "__qualname__", "") == "HeartbeatThread._record_heartbeat":
-            thread._args[2].set()
+    """An interrupt can leave a trial's heartbeat thread beating: stop every one left."""
+    optuna_compat.stop_heartbeat_threads()
 
 
 class Objective:
@@ -169,7 +148,7 @@ class Objective:
             raise optuna.TrialPruned(reason)
 
     def __call__(self, trial: optuna.Trial) -> float:
-        self.current = trial._trial_id  # for record_interrupt, until the next trial starts
+        self.current = optuna_compat.trial_id(trial)  # for record_interrupt, till the next
         try:
             return self._run(trial)
         except KeyboardInterrupt:  # Optuna fails the trial next; run_worker ends the run

@@ -11,6 +11,7 @@ from typing import Any
 
 import optuna
 
+from automl import optuna_compat
 from automl.errors import AutoMLError, SpaceError
 from automl.spaces import Space
 
@@ -29,7 +30,7 @@ def portfolio_trials(space: Space, fixed: Mapping[str, Any]) -> list[dict[str, A
             continue
         try:
             with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=".* out of the range")
+                warnings.filterwarnings("ignore", message=optuna_compat.FIXED_TRIAL_OUT_OF_RANGE)
                 space.sample(fixed=params)
         except (AutoMLError, ValueError, TypeError) as exc:
             raise SpaceError(

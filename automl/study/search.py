@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import optuna
 
+from automl import optuna_compat
 from automl.config import TrialConfig, with_model_options
 from automl.data import DataSource, open_source, stratified_split
 from automl.errors import ConfigError, SpaceError
@@ -425,7 +426,9 @@ def search(
         heartbeat_interval=heartbeat_interval,
         offline=offline,
     )
-    return optuna.load_study(study_name=the_study.study_name, storage=the_study._storage)
+    return optuna.load_study(
+        study_name=the_study.study_name, storage=optuna_compat.storage(the_study)
+    )
 
 
 def _stored_record(study: str, url: str) -> StudyRecord | None:

@@ -17,6 +17,7 @@ import optuna
 import torch
 from optuna.trial import FrozenTrial, TrialState
 
+from automl import optuna_compat
 from automl.data import DataSource
 from automl.errors import ConfigError
 from automl.interrupt import Interrupted
@@ -152,14 +153,14 @@ def run_worker(
                 # Two SQLite workers can both start the same queued (portfolio) trial: Optuna
                 # reads its WAITING state before taking the write lock. The second to finish
                 # finds it finished; its result is a duplicate, and the search goes on.
-                if not _told_twice(exc):
+                if not optuna_compat.finished_elsewhere(exc):
                     raise
                 log.warning("%s (another worker ran the same queued trial); going on", exc)
 
     with printer as shown, warnings.catch_warnings():
         # a pin outside the space's range is used as given, and was warned of once already
-        warnings.filterwarnings("ignore", message="Fixed parameter .* is out of range")
-        warnings.filterwarnings("ignore", message="The value .* is out of range of the param")
+        warnings.filterwarnings("ignore", message=optuna_compat.FIXED_OUT_OF_RANGE)
+        warnings.filterwarnings("ignore", message=optuna_compat.GRID_OUT_OF_RANGE)
         if shown is not None:
             callbacks.insert(0, shown)
         objective = Objective(
@@ -229,14 +230,6 @@ def join(
         progress=progress,
         heartbeat_interval=heartbeat_interval,
         offline=offline,
-    )
-
-
-def _told_twice(exc: Exception) -> bool:
-    """Optuna's two ways of saying a trial this worker ran was finished by another one."""
-    text = str(exc)
-    return "has already finished and can not be updated" in text or text.startswith(
-        "Cannot tell a "
     )
 
 
