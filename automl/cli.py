@@ -600,20 +600,18 @@ def check_data(
     for name, n in result.counts("train").items():
         table.add_row(name, str(n), str(held.get(name, "-")))
     out.print(table)
-    s = result.summary()
+    s = result.record()
     findings = Table("check", "train", "across train / held-out", "note")
-    findings.add_row(
-        "exact duplicates", str(s["exact_train"]), str(s["exact_across"]), "same bytes"
-    )
+    findings.add_row("exact duplicates", str(s.exact_train), str(s.exact_across), "same bytes")
     findings.add_row(
         "near-duplicates",
-        str(s["near_train"]),
-        str(s["near_across"]),
+        str(s.near_train),
+        str(s.near_across),
         f"perceptual hash within {NEAR} of 64 bits",
     )
-    findings.add_row("unreadable files", str(s["unreadable"]), "", "skipped by training")
+    findings.add_row("unreadable files", str(s.unreadable), "", "skipped by training")
     findings.add_row(
-        "small images", str(s["small"]), "", f"shorter side under {SMALL * resolution:.0f} px"
+        "small images", str(s.small), "", f"shorter side under {SMALL * resolution:.0f} px"
     )
     findings.add_row("class imbalance", f"{result.imbalance:.1f}x", "", "largest / smallest class")
     out.print(findings)
@@ -622,7 +620,7 @@ def check_data(
     target = out_csv or Paths(studies_dir).check_data_csv(data)
     result.write_pairs(target)
     out.print(f"{len(result.pairs)} pairs written to {target}", highlight=False)
-    if s["exact_across"] or s["near_across"]:
+    if s.exact_across or s.near_across:
         err.print(
             Text.assemble(
                 ("warning:", "yellow"),

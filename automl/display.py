@@ -31,14 +31,17 @@ STATE_STYLE = {TrialState.COMPLETE: "green", TrialState.PRUNED: "yellow", TrialS
 def describe_trial(trial: FrozenTrial, best: float | None = None) -> str:
     """One line: number, state, value, epochs, time and the trial's params."""
     style = STATE_STYLE.get(trial.state, "white")
-    history = trial.user_attrs.get("history", [])
+    from automl.study.record import TrialRecord
+
+    record = TrialRecord.of(trial)
+    history = record.history
     acc = history[-1]["val_acc"] if history else None
     value = f"val_acc {acc:.4f}" if acc is not None else "val_acc   -   "
     star = " [bold]*best*[/bold]" if best is not None and trial.value == best else ""
     params = escape(" ".join(f"{k}={_short(v)}" for k, v in trial.params.items()))
-    reason = trial.user_attrs.get("pruned_reason", "") if trial.state == TrialState.PRUNED else ""
+    reason = record.pruned_reason if trial.state == TrialState.PRUNED else ""
     reason = escape(reason)
-    seconds = trial.user_attrs.get("wall_time", 0.0)
+    seconds = record.wall_time
     return (
         f"#{trial.number:<3} [{style}]{trial.state.name:<8}[/{style}] {value}  "
         f"{len(history)} ep {seconds:6.1f}s{star}  [dim]{params}[/dim]"

@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from automl.data import progress
+from automl.data.check_summary import DataCheckSummary
 from automl.data.files import list_classes, list_files
 from automl.errors import DataError
 
@@ -120,23 +121,27 @@ class DataCheck:
         return sum(p.kind == kind and p.scope == scope for p in self.pairs)
 
     def summary(self) -> dict:
-        """What a study records about its data (`StudyRecord.data_check`)."""
-        return {
-            "exact_train": self.count("exact", "train"),
-            "near_train": self.count("near", "train"),
-            "exact_across": self.count("exact", "across"),
-            "near_across": self.count("near", "across"),
-            "unreadable": len(self.unreadable),
-            "small": len(self.small),
-            "threshold": NEAR,
-        }
+        """The record below as the dict a study stores (`StudyRecord.data_check`)."""
+        return self.record().to_dict()
+
+    def record(self) -> DataCheckSummary:
+        """What a study records about its data."""
+        return DataCheckSummary(
+            exact_train=self.count("exact", "train"),
+            near_train=self.count("near", "train"),
+            exact_across=self.count("exact", "across"),
+            near_across=self.count("near", "across"),
+            unreadable=len(self.unreadable),
+            small=len(self.small),
+            threshold=NEAR,
+        )
 
     def line(self) -> str:
-        s = self.summary()
+        s = self.record()
         return (
-            f"{len(self.photos)} files; duplicates in train: {s['exact_train']} exact, "
-            f"{s['near_train']} near; across train and held-out: {s['exact_across']} exact, "
-            f"{s['near_across']} near; {s['unreadable']} unreadable; imbalance "
+            f"{len(self.photos)} files; duplicates in train: {s.exact_train} exact, "
+            f"{s.near_train} near; across train and held-out: {s.exact_across} exact, "
+            f"{s.near_across} near; {s.unreadable} unreadable; imbalance "
             f"{self.imbalance:.1f}x"
         )
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
+from automl.data.check_summary import DataCheckSummary
 from automl.errors import AutoMLError, ReportError, StudyError
 from automl.io import write_bytes
 from automl.paths import Paths
@@ -17,6 +18,7 @@ from automl.reporting.figures import add_figure
 from automl.reporting.final_sections import FINAL_SECTIONS, final_sections
 from automl.reporting.html import Section, page
 from automl.reporting.summary import fmt_value
+from automl.study.record import StudyRecord, TrialRecord, read_partial
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +72,13 @@ def report(
         (out / "figures").mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise _unwritable(out, exc) from None
-    limits = the_study.user_attrs.get("limits") or {}
+    record = read_partial(the_study)
+    limits = record.limits or {}
     sections = [
-        _overview(the_study, trials, done),
+        _overview(the_study, record, trials, done),
         _search(trials, len(done), summaries, imp, importance, limits),
         _observations(summaries, trials, len(done)),
-        _model_size(the_study),
+        _model_size(the_study, record),
         *final_sections(the_study, studies_dir, out, data, test_dir),
     ]
     html_text = page(
@@ -111,9 +114,8 @@ def _unwritable(out: Path, exc: OSError) -> ReportError:
     )
 
 
-def _overview(study, trials, done) -> Section:
+def _overview(study, record: StudyRecord, trials, done) -> Section:
     section = _section("overview")
-    attrs = study.user_attrs
     states = {}
     for t in trials:
         states[t.state.name.lower()] = states.get(t.state.name.lower(), 0) + 1
@@ -121,11 +123,11 @@ def _overview(study, trials, done) -> Section:
     section.table(
         ["", ""],
         [
-            ["space", attrs.get("space", "-")],
-            ["data", f"{attrs.get('data', '-')} (held out: {attrs.get('test_dir') or 'default'})"],
-            ["classes", ", ".join(map(str, attrs.get("classes", []))) or "-"],
-            ["epochs per trial", attrs.get("epochs", "-")],
-            ["data check", _data_check_text(attrs.get("data_check") or {})],
+            ["space", _or_dash(record.space)],
+            ["data", f"{_or_dash(record.data)} (held out: {record.test_dir or 'default'})"],
+            ["classes", ", ".join(map(str, record.classes or [])) or "-"],
+            ["epochs per trial", _or_dash(record.epochs)],
+            ["data check", _data_check_text(DataCheckSummary.from_dict(record.data_check))],
             ["trials", ", ".join(f"{n} {k}" for k, n in states.items())],
             ["best trial", f"#{best.number}: validation accuracy {best.value:.4f}"],
             ["best params", ", ".join(f"{k}={fmt_value(v)}" for k, v in best.params.items())],
@@ -221,17 +223,21 @@ def _search(trials, done, summaries, imp, evaluator, limits) -> Section:
     return section
 
 
-def _data_check_text(check: dict) -> str:
-    if not check:
+def _or_dash(value) -> str:
+    return "-" if value is None else value
+
+
+def _data_check_text(check: DataCheckSummary | None) -> str:
+    if check is None:
         return "not run (the built-in digits, or a study made before the check existed)"
     text = (
-        f"duplicates in train: {check['exact_train']} exact, {check['near_train']} near; "
-        f"across train and held-out: {check['exact_across']} exact, {check['near_across']} "
-        f"near; {check['unreadable']} unreadable (checked {check.get('ran', '?')})"
+        f"duplicates in train: {check.exact_train} exact, {check.near_train} near; "
+        f"across train and held-out: {check.exact_across} exact, {check.near_across} "
+        f"near; {check.unreadable} unreadable (checked {check.ran or '?'})"
     )
-    if check.get("dedupe"):
-        return text + f"; --dedupe left {check.get('excluded', 0)} training photos out"
-    if check["exact_across"] or check["near_across"]:
+    if check.dedupe:
+        return text + f"; --dedupe left {check.excluded or 0} training photos out"
+    if check.exact_across or check.near_across:
         return text + (
             "; WARNING: the held-out folder shares photos with train/, so the held-out "
             "accuracy is inflated (automl check-data lists them; --dedupe avoids them)"
@@ -242,7 +248,7 @@ def _data_check_text(check: dict) -> str:
 def _limits_text(trials, limits: dict) -> str:
     from automl.study.limits import LIMITS, Limits
 
-    over = [t.user_attrs.get("over_limits") or [] for t in trials]
+    over = [TrialRecord.of(t).over_limits for t in trials]
     per_limit = [
         f"{sum(lim.field in o for o in over)} over {lim.option}"
         for lim in LIMITS
@@ -279,7 +285,7 @@ def _observations(summaries, trials, n_complete) -> Section:
     return section
 
 
-def _model_size(study) -> Section:
+def _model_size(study, record: StudyRecord | None = None) -> Section:
     section = _section("model-size")
     from automl.config import with_model_options
     from automl.models import create_model
@@ -287,13 +293,17 @@ def _model_size(study) -> Section:
     from automl.reporting.modelsize import model_size
     from automl.spaces import get_space
 
-    attrs, best = study.user_attrs, study.best_trial
+    record = record or read_partial(study)
+    best = study.best_trial
     try:
-        space = get_space(attrs.get("space_file") or attrs["space"])
-        space = space.with_choices(attrs.get("choices") or {})  # as its trials drew them
-        cfg = with_model_options(space.rebuild(best.params), attrs.get("model_options", {}))
+        for name in ("space", "classes", "channels"):
+            if getattr(record, name) is None:
+                raise KeyError(name)  # not stored: a study automl search did not make
+        space = get_space(record.space_file or record.space)
+        space = space.with_choices(record.choices or {})  # as its trials drew them
+        cfg = with_model_options(space.rebuild(best.params), record.model_options or {})
         model_cfg = without_weights(cfg.model)  # size only: no weights are loaded
-        classes, chans = len(attrs["classes"]), int(attrs["channels"])
+        classes, chans = len(record.classes), int(record.channels)
         model = create_model(
             model_cfg, num_classes=classes, in_chans=chans, resolution=cfg.data.resolution
         )

@@ -11,6 +11,7 @@ from automl.errors import AutoMLError, DataError
 from automl.io import write_json
 from automl.reporting.figures import add_figure
 from automl.reporting.html import Section
+from automl.study.record import FinalRun
 
 SHOWN = 30  # held-out images in the prediction grid (10 rows x 3)
 FINAL_SECTIONS = {  # id -> title, in page order
@@ -31,7 +32,7 @@ def final_sections(study, studies_dir, out, data, test_dir) -> list[Section]:
     final, model_sections = sections[0], {s.id: s for s in sections[1:]}
     fdir = Paths(studies_dir).final(study.study_name)
     metrics_path, model_path = fdir / "metrics.json", fdir / "model.pt"
-    if not study.user_attrs.get("final_runs") or not metrics_path.is_file():
+    if not FinalRun.stored(study) or not metrics_path.is_file():
         why = f"not finalized yet: run `automl finalize --study {study.study_name}`"
         for s in sections:
             s.note(f"Nothing here, the study is {why}.")

@@ -164,7 +164,10 @@ def pareto(trials: list[FrozenTrial], limits: dict | None = None):
         else ("trainable_params", "trainable parameters"),
         ("flops", "forward FLOPs per image"),
     ]
-    if any(t.user_attrs.get("latency_ms") is not None for t in done):
+    from automl.study.record import TrialRecord
+
+    measured = [(TrialRecord.of(t), t.value) for t in done]
+    if any(r.latency_ms is not None for r, _ in measured):
         panels.append(("latency_ms", "batch-1 latency, ms"))
     bounds = {
         lim.measured: (lim.option, limits[lim.field]) for lim in LIMITS if lim.field in limits
@@ -173,9 +176,9 @@ def pareto(trials: list[FrozenTrial], limits: dict | None = None):
     for i, (key, label) in enumerate(panels):
         ax = fig.add_subplot(1, len(panels), i + 1)
         pts = [
-            (float(t.user_attrs[key]), float(t.value))
-            for t in done
-            if t.user_attrs.get(key) is not None
+            (float(r.measured(key)), float(value))
+            for r, value in measured
+            if r.measured(key) is not None
         ]
         if pts:
             x, y = np.array(pts).T

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from pathlib import Path
@@ -32,10 +33,11 @@ def check_study_data(
     from automl.data.check import check_data
 
     result = check_data(source.name, source.test_dir, resolution)
-    summary = result.summary() | {
-        "ran": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "dedupe": dedupe,
-    }
+    summary = dataclasses.replace(
+        result.record(),
+        ran=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        dedupe=dedupe,
+    )
     log.info("data check: %s", result.line())
     across = [p for p in result.pairs if p.scope == "across"]
     excluded: list[int] = []
@@ -43,7 +45,7 @@ def check_study_data(
         drop = {p.a.path for p in across}
         pool = source.train_pool(resolution, cache_dir, decode_base)
         excluded = [i for i, name in enumerate(pool.names) if name in drop]
-        summary["excluded"] = len(excluded)
+        summary = dataclasses.replace(summary, excluded=len(excluded))
         log.info(
             "--dedupe: %d training photo%s with a copy in the held-out folder left out",
             len(excluded),
@@ -56,8 +58,8 @@ def check_study_data(
             "check-data --data %s`; a new study with --dedupe trains without them",
             len(across),
             "" if len(across) == 1 else "s",
-            summary["exact_across"],
-            summary["near_across"],
+            summary.exact_across,
+            summary.near_across,
             Path(source.name),
         )
-    return summary, excluded
+    return summary.to_dict(), excluded

@@ -19,7 +19,7 @@ from automl.io import write_json
 from automl.metrics import classification_metrics
 from automl.modelfile import ModelFile, load_model, model_code
 from automl.paths import Paths
-from automl.study.record import StudyRecord
+from automl.study.record import FinalRun, StudyRecord, TrialRecord
 from automl.study.storage import default_storage, load_study
 from automl.train.engine import evaluate
 from automl.train.features import FeatureStore
@@ -66,13 +66,12 @@ def finalize(
     """
     the_study = load_study(study, storage or default_storage(study, studies_dir))
     record = StudyRecord.from_study(the_study)
-    attrs = the_study.user_attrs  # the final runs so far
-    runs = list(attrs.get("final_runs", []))
-    started = attrs.get("final_started")
+    runs = FinalRun.stored(the_study)  # the final runs so far
+    started = FinalRun.started(the_study)
     if (runs or started) and not force:
         if runs:
             last = runs[-1]
-            seen = f"{last['finished_at']}, test accuracy {last['accuracy']:.4f}"
+            seen = f"{last.finished_at}, test accuracy {last.accuracy:.4f}"
         else:
             seen = f"a run started {started} and did not finish"
         raise StudyError(
@@ -94,8 +93,9 @@ def finalize(
             np.setdiff1d(np.arange(len(labels)), np.asarray(record.excluded, dtype=np.int64))
         )
         images, labels = images[keep], labels[keep]
-    epochs = int(best.user_attrs.get("epochs_run", record.epochs))
-    seed = int(best.user_attrs.get("seed", record.seed))
+    trial_record = TrialRecord.of(best)
+    epochs = int(record.epochs if trial_record.epochs_run is None else trial_record.epochs_run)
+    seed = int(record.seed if trial_record.seed is None else trial_record.seed)
     log.info(
         "retraining trial %d on train+val (%d images) for %d epochs in %s (%s)",
         best.number,
@@ -107,7 +107,7 @@ def finalize(
     # Decoded (not evaluated) before the retrain, so a broken held-out folder fails early.
     test = source.held_out(cfg.data.resolution, cache_dir, record.decode_base)
     started_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    the_study.set_user_attr("final_started", started_at)  # a crash from here on still counts
+    FinalRun.mark_started(the_study, started_at)  # a crash from here on still counts
     trained = fit(
         cfg,
         (images, labels),
@@ -127,26 +127,26 @@ def finalize(
     metrics = classification_metrics(
         test.labels.tolist(), scored.predictions.tolist(), source.classes
     )
-    entry = {
-        "run": len(runs) + 1,
-        "forced": bool(runs or started),
-        "trial": best.number,
-        "val_accuracy": best.value,
-        "test_loss": scored.loss,
-        **metrics,
-        "epochs": epochs,
-        "seed": seed,
-        "device": str(amp.device),
-        "precision": amp.name,
-        "precision_reason": amp.reason,
-        "memory_format": "channels_last" if trained.channels_last else "contiguous",
-        "threads": torch.get_num_threads(),
-        "train_images": len(labels),
-        "test_images": len(test.labels),
-        "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "history": trained.history,
-        "params": best.params,
-    }
+    entry = FinalRun(
+        run=len(runs) + 1,
+        forced=bool(runs or started),
+        trial=best.number,
+        val_accuracy=best.value,
+        test_loss=scored.loss,
+        metrics=metrics,
+        epochs=epochs,
+        seed=seed,
+        device=str(amp.device),
+        precision=amp.name,
+        precision_reason=amp.reason,
+        memory_format="channels_last" if trained.channels_last else "contiguous",
+        threads=torch.get_num_threads(),
+        train_images=len(labels),
+        test_images=len(test.labels),
+        finished_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        history=trained.history,
+        params=best.params,
+    )
     out = Paths(studies_dir).final(study)
     model_path = ModelFile(
         state_dict=trained.model.state_dict(),
@@ -160,14 +160,13 @@ def finalize(
         trial=best.number,
         **model_code(cfg.model.arch, record.space_file),
     ).save(out / "model.pt")
-    metrics_path = write_json(out / "metrics.json", {**entry, "previous_runs": runs})
-    the_study.set_user_attr(
-        "final_runs", [*runs, {k: v for k, v in entry.items() if k != "history"}]
-    )
+    previous = [r.to_dict(history=False) for r in runs]
+    metrics_path = write_json(out / "metrics.json", {**entry.to_dict(), "previous_runs": previous})
+    entry.add_to(the_study, runs)
     _write_standalone(model_path)  # after the score is saved: it can only add a file
     # The upload for optuna-dashboard follows (automl.api.finalize, the CLI).
     return FinalResult(
-        study, best.number, entry["run"], entry["forced"], metrics, model_path, metrics_path
+        study, best.number, entry.run, entry.forced, metrics, model_path, metrics_path
     )
 
 

@@ -11,6 +11,7 @@ import optuna
 from optuna.trial import TrialState
 
 from automl.paths import Paths
+from automl.study.record import FinalRun, TrialRecord
 from automl.study.storage import is_optuna_sqlite, open_storage
 
 
@@ -42,18 +43,19 @@ class Spent:
 
 
 def spent(trials: Sequence[optuna.trial.FrozenTrial]) -> Spent:
-    history = [row for t in trials for row in t.user_attrs.get("history", [])]
-    decode = sum(t.user_attrs.get("decode_seconds", 0.0) for t in trials)
+    records = [TrialRecord.of(t) for t in trials]
+    history = [row for r in records for row in r.history]
+    decode = sum(r.decode_seconds for r in records)
     return Spent(
         complete=sum(t.state == TrialState.COMPLETE for t in trials),
         pruned=sum(t.state == TrialState.PRUNED for t in trials),
         failed=sum(t.state == TrialState.FAIL for t in trials),
-        epochs=sum(int(t.user_attrs.get("epochs_run", 0)) for t in trials),
-        seconds=decode + sum(t.user_attrs.get("wall_time", 0.0) for t in trials),
+        epochs=sum(int(r.epochs_run or 0) for r in records),
+        seconds=decode + sum(r.wall_time for r in records),
         decode=decode,
         train=sum(row.get("train_seconds", 0.0) for row in history),
         evaluate=sum(row.get("eval_seconds", 0.0) for row in history),
-        over_limits=sum(bool(t.user_attrs.get("over_limits")) for t in trials),
+        over_limits=sum(bool(r.over_limits) for r in records),
     )
 
 
@@ -84,14 +86,14 @@ def list_studies(
             trials = study.get_trials(deepcopy=False)
             counts = {s.name: sum(t.state == s for t in trials) for s in TrialState}
             complete = [t.value for t in trials if t.state == TrialState.COMPLETE]
-            runs = study.user_attrs.get("final_runs") or [{}]
+            runs = FinalRun.stored(study)
             found.append(
                 StudyInfo(
                     summary.study_name,
                     url,
                     max(complete, default=None),
                     {k: v for k, v in counts.items() if v},
-                    runs[-1].get("accuracy"),
+                    runs[-1].accuracy if runs else None,
                     spent(trials),
                 )
             )

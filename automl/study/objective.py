@@ -21,6 +21,7 @@ from automl.data import DataSource, to_device_if_fits
 from automl.errors import TrainingError
 from automl.spaces import Space
 from automl.study.limits import Limits
+from automl.study.record import TrialRecord
 from automl.train.features import FeatureStore
 from automl.train.fit import fit, model_stats
 from automl.train.measure import inference_latency_ms
@@ -40,7 +41,7 @@ def record_interrupt(study: optuna.Study, trial_id: int | None) -> None:
         return
     storage = optuna_compat.storage(study)
     if storage.get_trial(trial_id).state == TrialState.RUNNING:
-        storage.set_trial_user_attr(trial_id, "fail_reason", "interrupted")
+        TrialRecord.note_stored(storage, trial_id, fail_reason="interrupted")
         storage.set_trial_state_values(trial_id, TrialState.FAIL)
 
 
@@ -134,8 +135,7 @@ class Objective:
             stats["latency_ms"] = inference_latency_ms(
                 model, in_chans, resolution, self.precision.device, self.precision.dtype
             )
-        for key, value in stats.items():
-            trial.set_user_attr(key, value)
+        TrialRecord.note(trial, **stats)
         if not self.limits:
             return
         for key, value in self.limits.constraints(stats).items():
@@ -143,8 +143,7 @@ class Objective:
         over = self.limits.violations(stats)
         if over:
             reason = "over a limit: " + "; ".join(map(str, over))
-            trial.set_user_attr("pruned_reason", reason)
-            trial.set_user_attr("over_limits", [v.limit.field for v in over])
+            TrialRecord.note(trial, pruned_reason=reason, over_limits=[v.limit.field for v in over])
             raise optuna.TrialPruned(reason)
 
     def __call__(self, trial: optuna.Trial) -> float:
@@ -153,24 +152,24 @@ class Objective:
             return self._run(trial)
         except KeyboardInterrupt:  # Optuna fails the trial next; run_worker ends the run
             with contextlib.suppress(Exception):  # best effort: the interrupt goes on
-                trial.set_user_attr("fail_reason", "interrupted")
+                TrialRecord.note(trial, fail_reason="interrupted")
             raise
 
     def _run(self, trial: optuna.Trial) -> float:
         cfg = with_model_options(self.space(trial), self.model_options)
         decode_start = time.perf_counter()
         train, val = self.split(cfg.data.resolution)  # decoded once per resolution and process
-        trial.set_user_attr("decode_seconds", time.perf_counter() - decode_start)
+        TrialRecord.note(trial, decode_seconds=time.perf_counter() - decode_start)
         seed = self.seed + trial.number
-        for key, value in {
-            "seed": seed,
-            "device": str(self.precision.device),
-            "precision": self.precision.name,
-            "precision_reason": self.precision.reason,
-            "threads": torch.get_num_threads(),
-            "worker": worker_label(),
-        }.items():
-            trial.set_user_attr(key, value)
+        TrialRecord.note(
+            trial,
+            seed=seed,
+            device=str(self.precision.device),
+            precision=self.precision.name,
+            precision_reason=self.precision.reason,
+            threads=torch.get_num_threads(),
+            worker=worker_label(),
+        )
         history: list[dict] = []
 
         def on_built(model: torch.nn.Module) -> None:
@@ -178,16 +177,16 @@ class Objective:
 
         def on_model(model: torch.nn.Module, how: dict) -> None:
             layout = "channels_last" if how["channels_last"] else "contiguous"
-            trial.set_user_attr("memory_format", layout)
+            TrialRecord.note(trial, memory_format=layout)
 
         def on_epoch(epoch: int, row: dict) -> None:
             history.append(row)
-            trial.set_user_attr("history", history)
+            TrialRecord.note(trial, history=history)
             if self.on_epoch is not None:
                 self.on_epoch(trial.number, epoch, self.epochs, row)
             trial.report(row["val_acc"], epoch)
             if trial.should_prune():
-                trial.set_user_attr("pruned_reason", f"pruner stopped it after epoch {epoch}")
+                TrialRecord.note(trial, pruned_reason=f"pruner stopped it after epoch {epoch}")
                 raise optuna.TrialPruned(f"pruned after epoch {epoch}")
 
         start = time.perf_counter()
@@ -206,17 +205,16 @@ class Objective:
                 on_epoch=on_epoch,
             )
         except TrainingError as exc:  # NaN/inf loss: not a score, not a crash of the search
-            trial.set_user_attr("pruned_reason", str(exc))
+            TrialRecord.note(trial, pruned_reason=str(exc))
             raise optuna.TrialPruned(str(exc)) from exc
         except optuna.TrialPruned:
             raise
         except Exception as exc:  # the trial fails (out of memory: the study goes on); say why
             reason = (str(exc).strip().splitlines() or [""])[0][:300]
-            trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {reason}")
+            TrialRecord.note(trial, fail_reason=f"{type(exc).__name__}: {reason}")
             if isinstance(exc, torch.OutOfMemoryError) and torch.cuda.is_available():
                 torch.cuda.empty_cache()
             raise
         finally:
-            trial.set_user_attr("wall_time", time.perf_counter() - start)
-            trial.set_user_attr("epochs_run", len(history))
+            TrialRecord.note(trial, wall_time=time.perf_counter() - start, epochs_run=len(history))
         return history[-1]["val_acc"]

@@ -25,6 +25,7 @@ from automl.errors import StudyError
 from automl.interrupt import stop_signals_interrupt
 from automl.paths import Paths
 from automl.study.progress import WatcherFactory
+from automl.study.record import TrialRecord
 from automl.study.storage import fail_stale_trials, reconnecting, sqlite_path
 from automl.study.worker import FINISHED, count_finished, watching
 from automl.train.machine import usable_cores
@@ -199,7 +200,7 @@ def _stop_all(study: optuna.Study, procs: list[subprocess.Popen]) -> None:
             p.wait()
     ours = {f"{socket.gethostname()}:{p.pid}" for p in procs}
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if str(trial.user_attrs.get("worker", "")).split(" ")[0] in ours:
+        if str(TrialRecord.of(trial).worker).split(" ")[0] in ours:
             with contextlib.suppress(ValueError, RuntimeError):  # it ended meanwhile
                 study.tell(trial.number, state=TrialState.FAIL)
 

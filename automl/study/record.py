@@ -209,3 +209,140 @@ def wait_for_record(study: optuna.Study, timeout: float = SETTLE_SECONDS) -> Stu
             return record
         time.sleep(delay)
         delay = min(delay * 2, 1.0)
+
+
+def _known(cls: type, attrs: dict[str, Any]) -> dict[str, Any]:
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: v for k, v in attrs.items() if k in names}
+
+
+def read_partial(study: optuna.Study) -> StudyRecord:
+    """The study's record as far as it is written: settings it lacks are None (a study made
+    by other code, or by an older automl). For what only reads a study (its report)."""
+    attrs = study.user_attrs
+    given = _known(StudyRecord, attrs)
+    missing = {
+        f.name: None
+        for f in dataclasses.fields(StudyRecord)
+        if f.name not in given
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    }
+    return StudyRecord(**given, **missing)
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """What automl stores in a trial's user attributes while it runs (objective.py); every
+    field is optional, as a trial that failed early, or one made by other code, lacks some."""
+
+    history: list[dict] = field(default_factory=list)  # a row per epoch (automl.train.fit)
+    wall_time: float = 0.0  # seconds its training took
+    epochs_run: int | None = None
+    decode_seconds: float = 0.0  # decoding the split, the first trial at a resolution
+    seed: int | None = None
+    device: str | None = None
+    precision: str | None = None
+    precision_reason: str | None = None
+    threads: int | None = None
+    worker: str = ""  # host:pid [gpu ids] (objective.worker_label)
+    memory_format: str | None = None
+    params: int | None = None  # the model's size (automl.train.fit.model_stats)
+    trainable_params: int | None = None
+    flops: int | None = None
+    latency_ms: float | None = None  # measured only when a latency limit is set
+    pruned_reason: str = ""
+    fail_reason: str | None = None
+    over_limits: list[str] = field(default_factory=list)  # Limit.field names it was over
+
+    @classmethod
+    def of(cls, trial: optuna.trial.FrozenTrial | optuna.Trial) -> TrialRecord:
+        return cls(**_known(cls, trial.user_attrs))
+
+    def measured(self, name: str) -> float | None:
+        """A size a limit is checked against, by its Limit.measured name."""
+        return getattr(self, name)
+
+    @classmethod
+    def note(cls, trial: optuna.Trial, **values: Any) -> None:
+        """Write these fields of a running trial's record now."""
+        for key, value in cls._checked(values).items():
+            trial.set_user_attr(key, value)
+
+    @classmethod
+    def note_stored(cls, storage: Any, trial_id: int, **values: Any) -> None:
+        """The same, through the storage, for a trial Optuna has let go of."""
+        for key, value in cls._checked(values).items():
+            storage.set_trial_user_attr(trial_id, key, value)
+
+    @classmethod
+    def _checked(cls, values: dict[str, Any]) -> dict[str, Any]:
+        unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise TypeError(f"TrialRecord has no field {', '.join(sorted(unknown))}")
+        return values
+
+
+@dataclass(frozen=True)
+class FinalRun:
+    """One `automl finalize` run: written to metrics.json (with its history) and kept in the
+    study's "final_runs" (without), in the order the runs happened. Fields that a run of an
+    older automl lacks are None."""
+
+    run: int
+    forced: bool = False
+    trial: int | None = None
+    val_accuracy: float | None = None
+    test_loss: float | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)  # automl.metrics, stored flat
+    epochs: int | None = None
+    seed: int | None = None
+    device: str | None = None
+    precision: str | None = None
+    precision_reason: str | None = None
+    memory_format: str | None = None
+    threads: int | None = None
+    train_images: int | None = None
+    test_images: int | None = None
+    finished_at: str | None = None
+    history: list[dict] | None = None  # in metrics.json only
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.metrics.get("accuracy")
+
+    def to_dict(self, history: bool = True) -> dict[str, Any]:
+        """The flat dict stored, the metrics' keys after test_loss, as automl always wrote."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            if f.name == "metrics":
+                out.update(self.metrics)
+            elif f.name != "history" or history:
+                out[f.name] = getattr(self, f.name)
+        return out
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> FinalRun:
+        names = {f.name for f in dataclasses.fields(cls)} - {"metrics"}
+        metrics = {k: v for k, v in values.items() if k not in names}
+        return cls(**{k: v for k, v in values.items() if k in names}, metrics=metrics)
+
+    @staticmethod
+    def stored(study: optuna.Study) -> list[FinalRun]:
+        """The study's finalize runs so far, oldest first."""
+        return [FinalRun.from_dict(r) for r in study.user_attrs.get("final_runs") or []]
+
+    @staticmethod
+    def started(study: optuna.Study) -> str | None:
+        """When a finalize run last started (it may not have finished)."""
+        return study.user_attrs.get("final_started")
+
+    @staticmethod
+    def mark_started(study: optuna.Study, when: str) -> None:
+        study.set_user_attr("final_started", when)
+
+    def add_to(self, study: optuna.Study, before: list[FinalRun]) -> None:
+        """Store this run after `before` (the runs stored when it started)."""
+        runs = [r.to_dict(history=False) for r in [*before, self]]
+        study.set_user_attr("final_runs", runs)
