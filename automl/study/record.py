@@ -53,6 +53,7 @@ class StudyRecord:
     test_fingerprint: str | None = None  # content hash of the held-out folder (image folders)
     train_files: int | None = None  # files in train/ (or digits' training rows) when made
     test_files: int | None = None  # files in the held-out folder when made
+    worker_options: dict[str, Any] = field(default_factory=dict)  # the last search's, for workers
 
     def load_space(self) -> Space:
         """The study's space, its categoricals narrowed as when the study was created."""
