@@ -21,10 +21,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from automl.errors import ConfigError
-from automl.paths import Paths
+from automl.paths import STUDIES_DIR, Paths
 from automl.study.limits import Limits
 
-STUDIES_DIR = Path("studies")
 HEARTBEAT_SECONDS = 10  # a trial silent for twice that is failed and retried
 DEFAULT_SPACE = "scratch_cnn"
 DEFAULT_TRIALS = 20
