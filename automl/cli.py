@@ -462,6 +462,7 @@ def predict(
 @app.command()
 @friendly_errors
 def export(
+    ctx: typer.Context,
     study: Annotated[str, typer.Option(help="Name of a finalized study.")],
     format: Annotated[
         str,
@@ -475,21 +476,21 @@ def export(
         typer.Option("--out", help="File to write (default: model.<format> beside model.pt)."),
     ] = None,
     space_file: SpaceFile = None,
-    studies_dir: StudiesDir = Path("studies"),
+    storage: Storage = None,
+    studies_dir: StudiesDir = STUDIES_DIR,
 ):
     """Write the finalized model as one file that runs without automl: uint8 RGB in,
     probabilities out, class names in its metadata."""
     from automl.exporting import export as run_export
 
-    path = run_export(
-        study, format=format, out=out_path, studies_dir=studies_dir, space_file=space_file
-    )
+    options = {k: v for k, v in ctx.params.items() if k != "out_path"}
+    path = run_export(**options, out=out_path)
     out.print(f"wrote {path}", highlight=False)
 
 
 @app.command()
 @friendly_errors
-def studies(storage: Storage = None, studies_dir: StudiesDir = Path("studies")):
+def studies(storage: Storage = None, studies_dir: StudiesDir = STUDIES_DIR):
     """List studies with their best value and trial counts per state."""
     from automl.study.listing import list_studies
 
