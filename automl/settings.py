@@ -1,7 +1,7 @@
 """The settings a command runs with, as a few frozen objects built once at the edge.
 
 The command line builds them from its options, the Python API from keywords; the library
-passes them whole. Each default lives here, once.
+passes them whole. Each default lives here, once (the studies folder's: automl.paths).
 
     Workspace       where studies live: the studies folder and the storage URL
     Machine         what runs the trials here: device, precision, torch threads
