@@ -91,11 +91,9 @@ def run_worker(
     source: DataSource | None = None,
 ) -> optuna.Study:
     """Run trials of `the_study` until it has `run.trials` finished ones (default: the number
-    its last `search` asked for; with only a timeout, as many as the time allows); what `run`
-    leaves as None comes from the study's last search. `space`/`source` are reused when the
-    caller has them; pretrained weights the study needs are fetched first (downloaded unless
-    offline)."""
-    run = run.over(record.worker_options)
+    its last `search` asked for; with only a timeout, as many as the time allows).
+    `space`/`source` are reused when the caller has them; pretrained weights the study needs
+    are fetched first (downloaded unless offline)."""
     endless = run.timeout is not None and not (run.trials or record.trials)
     target = run.trials or record.trials or count_finished(the_study) + 1
     target = UNTIL_TIMEOUT if endless else target
