@@ -12,8 +12,16 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from automl.errors import AutoMLError, ConfigError
+from automl.errors import AutoMLError, ConfigError, flag
 from automl.paths import Paths
+from automl.settings import (
+    DEFAULT_PRUNER,
+    DEFAULT_SAMPLER,
+    STUDIES_DIR,
+    Machine,
+    Workspace,
+    from_params,
+)
 
 app = typer.Typer(
     add_completion=False,
@@ -199,6 +207,7 @@ _OPTUNA_LINES = _OptunaLines()
 @friendly_errors
 @decode_progress
 def search(
+    ctx: typer.Context,
     space: Annotated[
         str | None,
         typer.Option(
@@ -234,8 +243,8 @@ def search(
     epochs: Annotated[
         int | None, typer.Option(min=1, help="Epochs per trial (default: 10, or the study's).")
     ] = None,
-    sampler: Annotated[str, typer.Option(help="tpe | random | grid | cmaes.")] = "tpe",
-    pruner: Annotated[str, typer.Option(help="hyperband | median | sha | none.")] = "hyperband",
+    sampler: Annotated[str, typer.Option(help="tpe | random | grid | cmaes.")] = DEFAULT_SAMPLER,
+    pruner: Annotated[str, typer.Option(help="hyperband | median | sha | none.")] = DEFAULT_PRUNER,
     seed: Annotated[
         int | None, typer.Option(min=0, help="Seed of the split, sampler and trials (default: 0).")
     ] = None,
@@ -300,50 +309,26 @@ def search(
             help="Worker processes on the study, sharing the cores (see docs/scaling.md)."
         ),
     ] = 1,
-    studies_dir: StudiesDir = Path("studies"),
+    studies_dir: StudiesDir = STUDIES_DIR,
 ):
     """Run or resume an Optuna study; rerunning the same command resumes it."""
     from automl.display import TrialPrinter
+    from automl.settings import SearchOptions
     from automl.study.limits import Limits, parse_count
     from automl.study.search import search as run_search
 
-    limits = Limits(
-        max_params=None if max_params is None else parse_count(max_params, "--max-params"),
-        max_flops=None if max_flops is None else parse_count(max_flops, "--max-flops"),
-        max_latency_ms=max_latency_ms,
-    )
-
+    counts = {"max_params": max_params, "max_flops": max_flops}
+    parsed = {k: parse_count(v, flag(k)) for k, v in counts.items() if v is not None}
+    limits = from_params(Limits, ctx.params, **parsed)
+    options = from_params(SearchOptions, ctx.params, fix=parse_fix(fix), limits=limits)
+    workspace, machine = from_params(Workspace, ctx.params), from_params(Machine, ctx.params)
     result = run_search(
-        space,
-        data=data,
-        test_dir=test_dir,
-        study=study,
-        storage=storage,
-        trials=trials,
-        timeout=timeout,
-        epochs=epochs,
-        sampler=sampler,
-        pruner=pruner,
-        seed=seed,
-        device=device,
-        precision=precision,
-        resolution=resolution,
-        fix=parse_fix(fix),
-        weights=weights,
-        pretrained=pretrained,
-        studies_dir=studies_dir,
-        progress=TrialPrinter,
-        threads=threads,
-        workers=workers,
-        offline=offline,
-        portfolio=portfolio,
-        limits=limits,
-        dedupe=dedupe,
+        options=options, workspace=workspace, machine=machine, progress=TrialPrinter
     )
-    _print_best(result, storage, studies_dir)
+    _print_best(result, workspace)
 
 
-def _print_best(result, storage: str | None, studies_dir: Path) -> None:
+def _print_best(result, workspace: Workspace) -> None:
     from automl.study.listing import spent
 
     out.print(f"spent: {spent(result.get_trials(deepcopy=False)).line()}", highlight=False)
@@ -353,11 +338,8 @@ def _print_best(result, storage: str | None, studies_dir: Path) -> None:
         out.print(f"study {result.study_name}: no completed trial yet")
         return
     out.print(f"best: trial #{best.number}, val_acc {best.value:.4f}")
-    where = f" --storage {storage}" if storage else ""
-    if studies_dir != Path("studies"):
-        where += f" --studies-dir {studies_dir}"
     out.print(
-        f"next: automl finalize --study {result.study_name}{where}",
+        f"next: automl finalize --study {result.study_name}{workspace.options()}",
         highlight=False,
     )
 
@@ -366,6 +348,7 @@ def _print_best(result, storage: str | None, studies_dir: Path) -> None:
 @friendly_errors
 @decode_progress
 def worker(
+    ctx: typer.Context,
     study: Annotated[str, typer.Option(help="Name of the study to work on.")],
     storage: Storage = None,
     data: MovedData = None,
@@ -380,39 +363,31 @@ def worker(
     threads: Threads = None,
     offline: Offline = False,
     heartbeat_interval: Annotated[
-        int,
+        int | None,
         typer.Option(
-            help="Seconds between heartbeats; a trial silent for twice that is failed and retried."
+            help="Seconds between heartbeats; a trial silent for twice that is failed and "
+            "retried (default: the study's, else 10)."
         ),
-    ] = 10,
-    studies_dir: StudiesDir = Path("studies"),
+    ] = None,
+    studies_dir: StudiesDir = STUDIES_DIR,
 ):
-    """Join a study made by `automl search` (on this machine or any other) and run its trials."""
+    """Join a study made by `automl search` (on this machine or any other) and run its trials;
+    what it leaves out comes from the study (as its last search set it)."""
     from automl.display import TrialPrinter
+    from automl.settings import WorkerOptions
     from automl.study.worker import join
 
-    result = join(
-        study,
-        storage=storage,
-        data=data,
-        test_dir=test_dir,
-        trials=trials,
-        timeout=timeout,
-        device=device,
-        precision=precision,
-        studies_dir=studies_dir,
-        threads=threads,
-        heartbeat_interval=heartbeat_interval,
-        progress=TrialPrinter,
-        offline=offline,
-    )
-    _print_best(result, storage, studies_dir)
+    workspace = from_params(Workspace, ctx.params)
+    run = from_params(WorkerOptions, ctx.params, offline=offline or None)
+    result = join(study, workspace, from_params(Machine, ctx.params), run, TrialPrinter)
+    _print_best(result, workspace)
 
 
 @app.command()
 @friendly_errors
 @decode_progress
 def finalize(
+    ctx: typer.Context,
     study: Annotated[str, typer.Option(help="Name of the study to finalize.")],
     storage: Storage = None,
     force: Annotated[bool, typer.Option(help="Re-score a study that was already scored.")] = False,
@@ -421,22 +396,12 @@ def finalize(
     device: Device = "auto",
     precision: Precision = "auto",
     threads: Threads = None,
-    studies_dir: StudiesDir = Path("studies"),
+    studies_dir: StudiesDir = STUDIES_DIR,
 ):
     """Retrain the best trial on train+val, score it once on the held-out split."""
     from automl.api import finalize as run_finalize
 
-    result = run_finalize(
-        study,
-        storage=storage,
-        studies_dir=studies_dir,
-        force=force,
-        device=device,
-        precision=precision,
-        data=data,
-        test_dir=test_dir,
-        threads=threads,
-    )
+    result = run_finalize(**ctx.params)
     m = result.metrics
     out.print(
         f"trial #{result.trial} retrained; held-out ({m['n']} images): "
@@ -499,6 +464,7 @@ def predict(
 @app.command()
 @friendly_errors
 def export(
+    ctx: typer.Context,
     study: Annotated[str, typer.Option(help="Name of a finalized study.")],
     format: Annotated[
         str,
@@ -512,21 +478,21 @@ def export(
         typer.Option("--out", help="File to write (default: model.<format> beside model.pt)."),
     ] = None,
     space_file: SpaceFile = None,
-    studies_dir: StudiesDir = Path("studies"),
+    storage: Storage = None,
+    studies_dir: StudiesDir = STUDIES_DIR,
 ):
     """Write the finalized model as one file that runs without automl: uint8 RGB in,
     probabilities out, class names in its metadata."""
     from automl.exporting import export as run_export
 
-    path = run_export(
-        study, format=format, out=out_path, studies_dir=studies_dir, space_file=space_file
-    )
+    options = {k: v for k, v in ctx.params.items() if k != "out_path"}
+    path = run_export(**options, out=out_path)
     out.print(f"wrote {path}", highlight=False)
 
 
 @app.command()
 @friendly_errors
-def studies(storage: Storage = None, studies_dir: StudiesDir = Path("studies")):
+def studies(storage: Storage = None, studies_dir: StudiesDir = STUDIES_DIR):
     """List studies with their best value and trial counts per state."""
     from automl.study.listing import list_studies
 
@@ -552,7 +518,7 @@ def studies(storage: Storage = None, studies_dir: StudiesDir = Path("studies")):
 def delete(
     study: Annotated[str, typer.Option(help="Name of the study to delete.")],
     storage: Storage = None,
-    studies_dir: StudiesDir = Path("studies"),
+    studies_dir: StudiesDir = STUDIES_DIR,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ):
     """Delete a study: its trials from the storage and its folder (final model, report)."""
@@ -587,7 +553,7 @@ def check_data(
             "--out", help="CSV of duplicate pairs (default: <studies-dir>/check-data/<root>.csv)."
         ),
     ] = None,
-    studies_dir: StudiesDir = Path("studies"),
+    studies_dir: StudiesDir = STUDIES_DIR,
 ):
     """Check a photo folder: class counts, unreadable and tiny files, exact and near duplicates
     within train/ and across train/ and the held-out folder. Always exits 0: you decide."""
@@ -657,6 +623,7 @@ def spaces(
 @app.command()
 @friendly_errors
 def report(
+    ctx: typer.Context,
     study: Annotated[str, typer.Option(help="Name of the study to report on.")],
     storage: Storage = None,
     importance: Annotated[
@@ -667,20 +634,12 @@ def report(
     ] = True,
     data: MovedData = None,
     test_dir: MovedTestDir = None,
-    studies_dir: StudiesDir = Path("studies"),
+    studies_dir: StudiesDir = STUDIES_DIR,
 ):
     """Write studies/<study>/report/index.html: search figures, findings, final model figures."""
     from automl.reporting import report as run_report
 
-    path = run_report(
-        study,
-        storage=storage,
-        studies_dir=studies_dir,
-        importance=importance,
-        upload=upload,
-        data=data,
-        test_dir=test_dir,
-    )
+    path = run_report(**ctx.params)
     out.print(str(path), highlight=False)
 
 
@@ -690,7 +649,7 @@ def dashboard(
     study: Annotated[str, typer.Option(help="Name of the study to show.")],
     storage: Storage = None,
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port on 127.0.0.1.")] = 8080,
-    studies_dir: StudiesDir = Path("studies"),
+    studies_dir: StudiesDir = STUDIES_DIR,
 ):
     """Start optuna-dashboard on 127.0.0.1 with the study's storage and artifacts; Ctrl-C stops."""
     from automl.reporting.dashboard import serve

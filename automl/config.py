@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from automl.errors import ConfigError
+from automl.errors import ConfigError, flag
 from automl.registry import check_name
 
 # The names configs accept; automl.train.optim and automl.data.augment implement each one.
@@ -81,9 +81,8 @@ def with_model_options(cfg: TrialConfig, options: dict[str, Any]) -> TrialConfig
     fields = {f.name for f in dataclasses.fields(cfg.model)}
     missing = sorted(set(options) - fields)
     if missing:
-        flags = {"weights": "--weights", "pretrained": "--no-pretrained"}
         raise ConfigError(
             f"model {cfg.model.arch!r} has no pretrained backbone; drop "
-            + ", ".join(flags.get(m, m) for m in missing)
+            + ", ".join(map(flag, missing))
         )
     return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, **options))

@@ -8,14 +8,24 @@ import re
 
 # --name, --name=value, or --name METAVAR (DIR, FILE, PATH, N, ...)
 _FLAG = re.compile(r"(?<![\w-])--([a-z][a-z0-9]*(?:-[a-z0-9]+)*)(=\S+| [A-Z][A-Z_]*\b)?")
-_SWITCHES = {  # flags without a value, as the keyword argument that does the same
-    "force": "force=True",
-    "dedupe": "dedupe=True",
-    "offline": "offline=True",
-    "no-pretrained": "pretrained=False",
-    "no-portfolio": "portfolio=False",
-    "no-upload": "upload=False",
+# The one table from option to flag. An option `test_dir` is the flag `--test-dir`; a switch
+# (a yes/no option) is the flag that turns it from its default: `--force` is force=True,
+# `--no-pretrained` is pretrained=False.
+SWITCHES = {
+    "force": True,
+    "dedupe": True,
+    "offline": True,
+    "pretrained": False,
+    "portfolio": False,
+    "upload": False,
 }
+
+
+def flag(option: str) -> str:
+    """How the command line spells `option`: `test_dir` -> `--test-dir`, `pretrained` ->
+    `--no-pretrained` (a switch spells the value it sets)."""
+    name = option.replace("_", "-")
+    return f"--no-{name}" if SWITCHES.get(option) is False else f"--{name}"
 
 
 def python_spelling(message: str) -> str:
@@ -24,8 +34,9 @@ def python_spelling(message: str) -> str:
 
     def spell(match: re.Match) -> str:
         name, value = match.group(1), match.group(2)
-        if value is None and name in _SWITCHES:
-            return _SWITCHES[name]
+        option = name.removeprefix("no-").replace("-", "_")
+        if value is None and option in SWITCHES and flag(option) == f"--{name}":
+            return f"{option}={SWITCHES[option]}"
         return name.replace("-", "_") + ("=" + value.lstrip("= ") if value else "")
 
     parts = message.split("`")  # odd parts are quoted

@@ -14,12 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+STUDIES_DIR = Path("studies")  # the default studies folder, here only
+
 
 @dataclass(frozen=True)
 class Paths:
     """`Paths(studies_dir)`: every location above, for any study."""
 
-    root: Path | str = "studies"
+    root: Path | str = STUDIES_DIR
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root))

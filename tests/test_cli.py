@@ -269,3 +269,21 @@ def test_bad_workers_is_one_line(tmp_path):
     lines = [line for line in r.output.splitlines() if line.strip()]
     assert r.exit_code == 2 and len(lines) == 1, r.output
     assert "--workers must be a whole number of at least 1, got 0" in lines[0]
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["search", "worker", "finalize", "report", "export", "dashboard", "delete", "studies"],
+)
+def test_every_study_command_takes_the_workspace_options(tmp_path, command):
+    """--storage and --studies-dir on every command that reads a study; the storage given is
+    the one used (here a database under a file, which no command can open or make)."""
+    (tmp_path / "afile").write_text("not a folder")
+    url = f"sqlite:///{tmp_path / 'afile' / 'w.db'}"
+    args = [command, "--storage", url, "--studies-dir", tmp_path / "studies"]
+    args += {"studies": [], "delete": ["--study", "w", "--yes"]}.get(command, ["--study", "w"])
+    r = run(*args)
+    assert "No such option" not in r.output
+    lines = [line for line in r.output.splitlines() if line.strip()]
+    assert r.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error:"), r.output
+    assert str(tmp_path / "afile") in r.output, r.output

@@ -15,6 +15,7 @@ from pathlib import Path
 from automl.errors import AutoMLError, ModelFileError
 from automl.exporting.formats import EXPORT_FORMAT, SUFFIXES, get_writer, load_exported
 from automl.exporting.graph import Standalone
+from automl.settings import STUDIES_DIR, Workspace
 
 __all__ = ["export", "load_exported", "write_standalone"]
 
@@ -51,17 +52,22 @@ def export(
     *,
     format: str = "onnx",
     out: str | Path | None = None,
-    studies_dir: str | Path = "studies",
+    studies_dir: str | Path = STUDIES_DIR,
     space_file: str | Path | None = None,
+    storage: str | None = None,
 ) -> Path:
     """Export the study's finalized model to `out` (default: model.<format> beside its
     model.pt) and return the path written. `space_file`: where the user's space file that
-    defines the model is now, if it moved."""
+    defines the model is now, if it moved; `storage`: where the study lives, when not in its
+    default database (the study must be there)."""
     from automl.modelfile import load_model
-    from automl.paths import Paths
+    from automl.study.storage import load_study
 
     get_writer(format)  # a bad name fails before any loading
-    source = Paths(studies_dir).final(study) / "model.pt"
+    workspace = Workspace(studies_dir, storage)
+    if storage is not None:
+        load_study(study, storage)  # a wrong URL or study name: one line, as every command
+    source = workspace.paths.final(study) / "model.pt"
     if not source.is_file():
         raise ModelFileError(
             f"study {study!r} has no finalized model at {source}; "

@@ -9,7 +9,7 @@ import optuna
 from optuna.artifacts import FileSystemArtifactStore, get_all_artifact_meta, upload_artifact
 
 from automl.io import write_bytes
-from automl.paths import Paths
+from automl.paths import STUDIES_DIR, Paths
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +20,7 @@ def uploaded(study: optuna.Study) -> dict[str, str]:
 
 
 def upload(
-    study: optuna.Study, files: list[Path], studies_dir: str | Path = "studies"
+    study: optuna.Study, files: list[Path], studies_dir: str | Path = STUDIES_DIR
 ) -> list[str]:
     """Upload `files` to the study's file-system artifact store; returns the artifact ids.
 
@@ -44,7 +44,7 @@ def upload(
 
 
 def upload_final(
-    study: optuna.Study, metrics_path: Path, metrics: dict, studies_dir: str | Path = "studies"
+    study: optuna.Study, metrics_path: Path, metrics: dict, studies_dir: str | Path = STUDIES_DIR
 ) -> list[str]:
     """After finalize: metrics.json and the confusion matrix / per-class F1 figures.
 

@@ -13,7 +13,7 @@ from optuna.trial import TrialState
 from automl.data.check_summary import DataCheckSummary
 from automl.errors import AutoMLError, ReportError, StudyError
 from automl.io import write_bytes
-from automl.paths import Paths
+from automl.paths import STUDIES_DIR, Paths
 from automl.reporting.figures import add_figure
 from automl.reporting.final_sections import FINAL_SECTIONS, final_sections
 from automl.reporting.html import Section, page
@@ -39,7 +39,7 @@ def report(
     study: str,
     *,
     storage: str | None = None,
-    studies_dir: str | Path = "studies",
+    studies_dir: str | Path = STUDIES_DIR,
     importance: str = "ped_anova",
     upload: bool = True,
     data: str | Path | None = None,

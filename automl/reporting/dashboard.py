@@ -10,7 +10,7 @@ from pathlib import Path
 
 from automl.errors import ReportError
 from automl.interrupt import stop_signals_interrupt
-from automl.paths import Paths
+from automl.paths import STUDIES_DIR, Paths
 from automl.study.storage import default_storage, load_study
 
 
@@ -18,7 +18,7 @@ def dashboard_command(
     study: str,
     *,
     storage: str | None = None,
-    studies_dir: str | Path = "studies",
+    studies_dir: str | Path = STUDIES_DIR,
     port: int = 8080,
 ) -> tuple[list[str], str]:
     """(argv, URL) of optuna-dashboard serving `study` on 127.0.0.1:`port`."""
@@ -38,7 +38,7 @@ def serve(
     study: str,
     *,
     storage: str | None = None,
-    studies_dir: str | Path = "studies",
+    studies_dir: str | Path = STUDIES_DIR,
     port: int = 8080,
     on_start: Callable[[str], None] = print,
 ) -> None:

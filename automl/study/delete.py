@@ -9,7 +9,7 @@ from pathlib import Path
 import optuna
 
 from automl.errors import StudyError
-from automl.paths import Paths
+from automl.paths import STUDIES_DIR, Paths
 from automl.study.storage import default_storage, load_study, sqlite_path
 
 
@@ -22,7 +22,7 @@ class Deleted:
 
 
 def count_trials(
-    study: str, *, storage: str | None = None, studies_dir: str | Path = "studies"
+    study: str, *, storage: str | None = None, studies_dir: str | Path = STUDIES_DIR
 ) -> int:
     """The trials of `study`, which must exist (else a one-line error naming where it looked)."""
     url = storage or default_storage(study, studies_dir)
@@ -33,7 +33,7 @@ def count_trials(
 
 
 def delete_study(
-    study: str, *, storage: str | None = None, studies_dir: str | Path = "studies"
+    study: str, *, storage: str | None = None, studies_dir: str | Path = STUDIES_DIR
 ) -> Deleted:
     """Remove `study` (its trials, attributes and artifacts list) from its storage and its
     folder `studies/<study>/` (final model, report, logs). Other studies in the same storage,

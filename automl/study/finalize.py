@@ -7,7 +7,6 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from optuna.trial import TrialState
 from torch import nn
@@ -18,13 +17,13 @@ from automl.errors import AutoMLError, StudyError
 from automl.io import write_json
 from automl.metrics import classification_metrics
 from automl.modelfile import ModelFile, load_model, model_code
-from automl.paths import Paths
+from automl.settings import STUDIES_DIR, Machine, Workspace
 from automl.study.record import FinalRun, StudyRecord, TrialRecord
-from automl.study.storage import default_storage, load_study
+from automl.study.split import training_pool
+from automl.study.storage import load_study
 from automl.train.engine import evaluate
 from automl.train.features import FeatureStore
 from automl.train.fit import fit
-from automl.train.machine import with_threads
 from automl.train.precision import resolve_device, resolve_precision
 
 log = logging.getLogger(__name__)
@@ -45,12 +44,11 @@ class FinalResult:
         return self.metrics["accuracy"]
 
 
-@with_threads
 def finalize(
     study: str,
     *,
     storage: str | None = None,
-    studies_dir: str | Path = "studies",
+    studies_dir: str | Path = STUDIES_DIR,
     force: bool = False,
     device: str = "auto",
     precision: str = "auto",
@@ -64,7 +62,20 @@ def finalize(
     `data` / `test_dir` override where the study's data now lives (its content must not change).
     `threads` (torch intra-op threads while it runs) defaults to OMP_NUM_THREADS or every core.
     """
-    the_study = load_study(study, storage or default_storage(study, studies_dir))
+    machine = Machine(device, precision, threads)
+    with machine.threads_set():
+        return _finalize(study, Workspace(studies_dir, storage), machine, force, data, test_dir)
+
+
+def _finalize(
+    study: str,
+    workspace: Workspace,
+    machine: Machine,
+    force: bool,
+    data: str | Path | None,
+    test_dir: str | Path | None,
+) -> FinalResult:
+    the_study = load_study(study, workspace.storage_for(study))
     record = StudyRecord.from_study(the_study)
     runs = FinalRun.stored(the_study)  # the final runs so far
     started = FinalRun.started(the_study)
@@ -83,16 +94,13 @@ def finalize(
     best = the_study.best_trial
     space = record.load_space()
     cfg = with_model_options(space.rebuild(best.params), record.model_options)
-    cache_dir = Paths(studies_dir).cache
-    amp = resolve_precision(precision, resolve_device(device), cache_dir)
+    cache_dir = workspace.paths.cache
+    amp = resolve_precision(machine.precision, resolve_device(machine.device), cache_dir)
     source = record.open_data(study, data, test_dir)
-    pool = source.train_pool(cfg.data.resolution, cache_dir, record.decode_base)
+    pool = training_pool(
+        source, cfg.data.resolution, cache_dir, record.decode_base, record.excluded
+    )
     images, labels = pool.images, pool.labels
-    if record.excluded:  # --dedupe: photos with a copy in the held-out folder stay out
-        keep = torch.from_numpy(
-            np.setdiff1d(np.arange(len(labels)), np.asarray(record.excluded, dtype=np.int64))
-        )
-        images, labels = images[keep], labels[keep]
     trial_record = TrialRecord.of(best)
     epochs = int(record.epochs if trial_record.epochs_run is None else trial_record.epochs_run)
     seed = int(record.seed if trial_record.seed is None else trial_record.seed)
@@ -147,7 +155,7 @@ def finalize(
         history=trained.history,
         params=best.params,
     )
-    out = Paths(studies_dir).final(study)
+    out = workspace.paths.final(study)
     model_path = ModelFile(
         state_dict=trained.model.state_dict(),
         config=config_to_dict(cfg),

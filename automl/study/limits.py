@@ -11,21 +11,25 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from automl.errors import ConfigError
+from automl.errors import ConfigError, flag
 
 
 @dataclass(frozen=True)
 class Limit:
     field: str  # Limits attribute
     measured: str  # the trial user attribute it is checked against
-    option: str  # the command-line option
     unit: str
+
+    @property
+    def option(self) -> str:
+        """The command-line option that sets it."""
+        return flag(self.field)
 
 
 LIMITS = (
-    Limit("max_params", "params", "--max-params", "parameters"),
-    Limit("max_flops", "flops", "--max-flops", "FLOPs per image"),
-    Limit("max_latency_ms", "latency_ms", "--max-latency-ms", "ms"),
+    Limit("max_params", "params", "parameters"),
+    Limit("max_flops", "flops", "FLOPs per image"),
+    Limit("max_latency_ms", "latency_ms", "ms"),
 )
 
 

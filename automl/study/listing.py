@@ -10,7 +10,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from automl.paths import Paths
+from automl.paths import STUDIES_DIR, Paths
 from automl.study.record import FinalRun, TrialRecord
 from automl.study.storage import is_optuna_sqlite, open_storage
 
@@ -70,7 +70,7 @@ class StudyInfo:
 
 
 def list_studies(
-    storage: str | None = None, studies_dir: str | Path = "studies"
+    storage: str | None = None, studies_dir: str | Path = STUDIES_DIR
 ) -> list[StudyInfo]:
     """Studies in `storage`, or in every `<studies_dir>/*.db` when no storage is given."""
     if storage:

@@ -22,6 +22,7 @@ from automl.errors import TrainingError
 from automl.spaces import Space
 from automl.study.limits import Limits
 from automl.study.record import TrialRecord
+from automl.study.split import training_pool
 from automl.train.features import FeatureStore
 from automl.train.fit import fit, model_stats
 from automl.train.measure import inference_latency_ms
@@ -110,13 +111,12 @@ class Objective:
 
     def split(self, resolution: int) -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
         if resolution not in self._splits:
-            pool = self.source.train_pool(resolution, self.cache_dir, self.decode_base)
-            is_val = np.zeros(len(pool.labels), dtype=bool)
-            is_val[self.val_indices] = True
-            is_out = np.zeros(len(pool.labels), dtype=bool)
-            is_out[self.excluded] = True
-            train_idx = torch.from_numpy(np.flatnonzero(~is_val & ~is_out))
-            val_idx = torch.from_numpy(self.val_indices)
+            pool = training_pool(
+                self.source, resolution, self.cache_dir, self.decode_base, self.excluded
+            )
+            is_val = np.isin(pool.rows, self.val_indices)
+            train_idx = torch.from_numpy(np.flatnonzero(~is_val))
+            val_idx = torch.from_numpy(np.flatnonzero(is_val))
             device = self.precision.device  # kept there for every trial at this resolution
             self._splits[resolution] = (
                 to_device_if_fits(pool.images[train_idx], pool.labels[train_idx], device),

@@ -9,6 +9,7 @@ one of them died.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 import socket
@@ -23,7 +24,7 @@ from optuna.trial import TrialState
 
 from automl.errors import StudyError
 from automl.interrupt import stop_signals_interrupt
-from automl.paths import Paths
+from automl.settings import Machine, Workspace
 from automl.study.progress import WatcherFactory
 from automl.study.record import TrialRecord
 from automl.study.storage import fail_stale_trials, reconnecting, sqlite_path
@@ -46,77 +47,36 @@ def cuda_placement(device: str, workers: int) -> list[str | None]:
     return [gpus[i % len(gpus)] for i in range(workers)]
 
 
-def worker_argv(
-    study: str,
-    storage: str,
-    *,
-    trials: int,
-    timeout: float | None,
-    device: str,
-    precision: str,
-    threads: int,
-    studies_dir: str | Path,
-    heartbeat_interval: int,
-    data: str | Path | None = None,
-    test_dir: str | Path | None = None,
-    offline: bool = False,
-) -> list[str]:
+def worker_argv(study: str, workspace: Workspace, machine: Machine) -> list[str]:
+    """`automl worker` on `study`: its name, where it lives and this worker's machine; the
+    worker reads everything else from the study's record (what this search wrote there)."""
+    storage = workspace.storage_for(study)
     path = sqlite_path(storage)
     if path is not None:  # a relative file name must not depend on the workers' folder
         storage = f"sqlite:///{path.resolve()}"
     argv = [sys.executable, "-m", "automl", "worker", "--study", study, "--storage", storage]
-    argv += ["--trials", str(trials), "--device", device, "--precision", precision]
-    argv += ["--threads", str(threads), "--studies-dir", str(Path(studies_dir).resolve())]
-    argv += ["--heartbeat-interval", str(heartbeat_interval)]
-    if timeout is not None:
-        argv += ["--timeout", str(timeout)]
-    if offline:
-        argv += ["--offline"]
-    if data is not None:  # where the data is now, if it moved since the study was made
-        argv += ["--data", str(Path(data).expanduser().resolve())]
-    if test_dir is not None:
-        argv += ["--test-dir", str(Path(test_dir).expanduser().resolve())]
-    return argv
+    argv += ["--studies-dir", str(workspace.studies_dir.resolve())]
+    argv += ["--device", machine.device, "--precision", machine.precision]
+    return argv + ([] if machine.threads is None else ["--threads", str(machine.threads)])
 
 
 def run_workers(
     study: optuna.Study,
-    storage: str,
+    workspace: Workspace,
+    machine: Machine,
     workers: int,
-    *,
-    trials: int,
-    timeout: float | None,
-    device: str,
-    precision: str,
-    threads: int | None,
-    studies_dir: str | Path,
+    total: int,
     progress: WatcherFactory | None,
-    heartbeat_interval: int,
-    data: str | Path | None = None,
-    test_dir: str | Path | None = None,
-    offline: bool = False,
 ) -> None:
-    """Start `workers` worker processes on `study` and wait for them all."""
-    per_worker = threads or max(1, usable_cores() // workers)
-    argv = worker_argv(
-        study.study_name,
-        storage,
-        trials=trials,
-        timeout=timeout,
-        device=device,
-        precision=precision,
-        threads=per_worker,
-        studies_dir=studies_dir,
-        heartbeat_interval=heartbeat_interval,
-        data=data,
-        test_dir=test_dir,
-        offline=offline,
-    )
-    logs = Paths(studies_dir).workers(study.study_name)
+    """Start `workers` worker processes on `study`, sharing the cores, and wait for them all
+    (`total`: the finished trials they aim at, for the progress display)."""
+    threads = machine.threads or max(1, usable_cores() // workers)
+    argv = worker_argv(study.study_name, workspace, dataclasses.replace(machine, threads=threads))
+    logs = workspace.paths.workers(study.study_name)
     logs.mkdir(parents=True, exist_ok=True)
     procs: list[tuple[subprocess.Popen, Path]] = []
     with stop_signals_interrupt():
-        _run(study, procs, argv, device, workers, logs, trials, progress)
+        _run(study, procs, argv, machine.device, workers, logs, total, progress)
     reconnecting(lambda: fail_stale_trials(study))
     died = [(i, p.returncode, log) for i, (p, log) in enumerate(procs) if p.returncode != 0]
     if died:

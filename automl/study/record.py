@@ -17,6 +17,7 @@ import optuna
 
 from automl.data import DataSource, open_source
 from automl.errors import StudyError
+from automl.errors import flag as flag_of
 from automl.spaces import Space, get_space
 
 SETTLE_SECONDS = 60.0  # how long a second process waits for the first to write the record
@@ -52,6 +53,7 @@ class StudyRecord:
     test_fingerprint: str | None = None  # content hash of the held-out folder (image folders)
     train_files: int | None = None  # files in train/ (or digits' training rows) when made
     test_files: int | None = None  # files in the held-out folder when made
+    worker_options: dict[str, Any] = field(default_factory=dict)  # the last search's, for workers
 
     def load_space(self) -> Space:
         """The study's space, its categoricals narrowed as when the study was created."""
@@ -70,15 +72,10 @@ class StudyRecord:
     )
     # Settings that keep the stored value unless this run gives them.
     OPTIONAL = ("epochs", "seed", "resolution", "dedupe", "model_options")
-    FLAGS = {  # how each frozen setting is given on the command line
-        "space": "--space",
-        "data_fingerprint": "--data",
-        "test_fingerprint": "--test-dir",
-        "epochs": "--epochs",
-        "seed": "--seed",
-        "resolution": "--resolution",
-        "model_options": "--weights / --no-pretrained",
-        "dedupe": "--dedupe",
+    OPTIONS = {  # the options that give a frozen setting, where not the one of its name
+        "data_fingerprint": ("data",),
+        "test_fingerprint": ("test_dir",),
+        "model_options": ("weights", "pretrained"),
     }
 
     def to_attrs(self) -> dict[str, Any]:
@@ -151,7 +148,7 @@ class StudyRecord:
             mine, theirs = getattr(other, key), getattr(self, key)
             if mine == theirs or (key == "test_fingerprint" and None in (mine, theirs)):
                 continue  # studies made before the held-out folder was recorded
-            flag = self.FLAGS[key]
+            flag = " / ".join(map(flag_of, self.OPTIONS.get(key, (key,))))
             if key == "data_fingerprint":
                 what = f"was made on {self.describe_data()}, not on {other.describe_data()}"
                 what += f" ({flag})"

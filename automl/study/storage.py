@@ -16,7 +16,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError
 
 from automl.errors import StorageError
-from automl.paths import Paths
+from automl.paths import STUDIES_DIR
+from automl.settings import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +34,8 @@ INSTALL = {  # driver module -> how to install it, where it is not `pip install 
 }
 
 
-def default_storage(study: str, studies_dir: str | Path = "studies") -> str:
-    return f"sqlite:///{Paths(studies_dir).database(study)}"
+def default_storage(study: str, studies_dir: str | Path = STUDIES_DIR) -> str:
+    return Workspace(studies_dir).storage_for(study)
 
 
 def sqlite_path(url: str) -> Path | None:

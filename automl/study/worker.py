@@ -11,7 +11,6 @@ import logging
 import sys
 import time
 import warnings
-from pathlib import Path
 
 import optuna
 import torch
@@ -21,7 +20,7 @@ from automl import optuna_compat
 from automl.data import DataSource
 from automl.errors import ConfigError
 from automl.interrupt import Interrupted
-from automl.paths import Paths
+from automl.settings import Machine, WorkerOptions, Workspace
 from automl.spaces import Space
 from automl.study.limits import Limits
 from automl.study.objective import (
@@ -33,14 +32,14 @@ from automl.study.objective import (
 from automl.study.progress import WatcherFactory
 from automl.study.record import StudyRecord
 from automl.study.samplers import create_pruner, create_sampler
-from automl.study.storage import default_storage, fail_stale_trials, load_study, reconnecting
+from automl.study.storage import fail_stale_trials, load_study, reconnecting
 from automl.study.weights import fetch_study_backbones, study_choices
-from automl.train.machine import with_threads
 from automl.train.precision import resolve_device, resolve_precision
 
 log = logging.getLogger(__name__)
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+UNTIL_TIMEOUT = sys.maxsize  # a trial target that only a timeout ends
 POLL_SECONDS = 1.0  # how often an idle worker looks whether a trial needs running again
 
 
@@ -84,38 +83,35 @@ class Budget:
 def run_worker(
     the_study: optuna.Study,
     record: StudyRecord,
+    workspace: Workspace,
+    machine: Machine,
+    run: WorkerOptions,
+    progress: WatcherFactory | None = None,
     *,
     space: Space | None = None,
     source: DataSource | None = None,
-    data: str | Path | None = None,
-    test_dir: str | Path | None = None,
-    trials: int | None = None,
-    timeout: float | None = None,
-    device: str = "auto",
-    precision: str = "auto",
-    studies_dir: str | Path = "studies",
-    progress: WatcherFactory | None = None,
-    heartbeat_interval: int = 10,
-    offline: bool = False,
 ) -> optuna.Study:
-    """Run trials of `the_study` until it has `trials` finished ones (default: the number
-    its last `search` asked for). `space`/`source` are reused when the caller has them;
-    pretrained weights the study needs are fetched first (downloaded unless `offline`)."""
-    target = trials or record.trials or count_finished(the_study) + 1
+    """Run trials of `the_study` until it has `run.trials` finished ones (default: the number
+    its last `search` asked for; with only a timeout, as many as the time allows).
+    `space`/`source` are reused when the caller has them; pretrained weights the study needs
+    are fetched first (downloaded unless offline)."""
+    endless = run.timeout is not None and not (run.trials or record.trials)
+    target = run.trials or record.trials or count_finished(the_study) + 1
+    target = UNTIL_TIMEOUT if endless else target
     space = space or record.load_space()
     space = space.with_choices(study_choices(the_study, record.choices, space))
-    fetch_study_backbones(space, record.fixed, record.model_options, offline)
+    fetch_study_backbones(space, record.fixed, record.model_options, bool(run.offline))
     if source is None:
-        source = record.open_data(the_study.study_name, data, test_dir, held_out=False)
-    cache_dir = Paths(studies_dir).cache
-    amp = resolve_precision(precision, resolve_device(device), cache_dir)
+        source = record.open_data(the_study.study_name, run.data, run.test_dir, held_out=False)
+    cache_dir = workspace.paths.cache
+    amp = resolve_precision(machine.precision, resolve_device(machine.device), cache_dir)
     the_study.sampler = create_sampler(
         record.sampler, record.seed, space.grid, record.fixed, trials=target
     )
     the_study.pruner = create_pruner(record.pruner, record.epochs)
-    deadline = None if timeout is None else time.monotonic() + timeout
+    deadline = None if run.timeout is None else time.monotonic() + run.timeout
     # Wait for others' trials long enough for a dead worker's one to go stale (2 heartbeats).
-    budget = Budget(target, deadline, patience=3 * heartbeat_interval + 10)
+    budget = Budget(target, deadline, patience=3 * run.heartbeat + 10)
     log.info(
         "training in %s on %s, %d threads: %s",
         amp.name,
@@ -127,7 +123,6 @@ def run_worker(
     if limits:
         log.info("deployment limits: %s (models over them are pruned untrained)", limits.describe())
     done = reconnecting(lambda: count_finished(the_study))
-    endless = target >= sys.maxsize  # search --timeout without --trials: until the time is up
     if done:
         log.info(
             "resuming study %s: %d%s trials finished",
@@ -192,45 +187,24 @@ def run_worker(
     return the_study
 
 
-@with_threads
 def join(
     study: str,
-    *,
-    storage: str | None = None,
-    data: str | Path | None = None,
-    test_dir: str | Path | None = None,
-    trials: int | None = None,
-    timeout: float | None = None,
-    device: str = "auto",
-    precision: str = "auto",
-    studies_dir: str | Path = "studies",
-    threads: int | None = None,
-    heartbeat_interval: int = 10,
+    workspace: Workspace,
+    machine: Machine,
+    run: WorkerOptions = WorkerOptions(),
     progress: WatcherFactory | None = None,
-    offline: bool = False,
 ) -> optuna.Study:
-    """`automl worker`: join study `study` in `storage` and run its trials."""
-    if heartbeat_interval < 1:
-        raise ConfigError(f"--heartbeat-interval must be at least 1 s, got {heartbeat_interval}")
-    url = storage or default_storage(study, studies_dir)
-    the_study = reconnecting(
-        lambda: load_study(study, url, heartbeat_interval=heartbeat_interval), refused_too=False
-    )
-    record = reconnecting(lambda: StudyRecord.from_study(the_study), refused_too=False)
-    return run_worker(
-        the_study,
-        record,
-        data=data,
-        test_dir=test_dir,
-        trials=trials,
-        timeout=timeout,
-        device=device,
-        precision=precision,
-        studies_dir=studies_dir,
-        progress=progress,
-        heartbeat_interval=heartbeat_interval,
-        offline=offline,
-    )
+    """`automl worker`: join study `study` in its workspace's storage and run its trials."""
+    url = workspace.storage_for(study)
+    with machine.threads_set():
+        record = reconnecting(
+            lambda: StudyRecord.from_study(load_study(study, url)), refused_too=False
+        )
+        run = run.over(record.worker_options)
+        the_study = reconnecting(
+            lambda: load_study(study, url, heartbeat_interval=run.heartbeat), refused_too=False
+        )
+        return run_worker(the_study, record, workspace, machine, run, progress)
 
 
 def check_progress(progress: WatcherFactory | bool | None) -> WatcherFactory | None:

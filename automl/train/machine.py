@@ -8,7 +8,6 @@ small JSON file under the studies folder and reused by every later run on the sa
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import json
 import logging
@@ -19,7 +18,6 @@ from typing import Any
 
 import torch
 
-from automl.errors import ConfigError
 from automl.io import write_json
 
 log = logging.getLogger(__name__)
@@ -86,21 +84,6 @@ def default_threads() -> int:
         return max(1, int(os.environ["OMP_NUM_THREADS"]))
     except (KeyError, ValueError):
         return usable_cores()
-
-
-def with_threads(func):
-    """Run `func` with torch's intra-op threads set to its `threads` keyword argument (None:
-    `default_threads()`) and put back afterwards: an edge of the library that trains."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        threads = kwargs.get("threads")
-        if threads is not None and (not isinstance(threads, int) or threads < 1):
-            raise ConfigError(f"--threads must be a whole number of at least 1, got {threads!r}")
-        with intra_op_threads(threads or default_threads()):
-            return func(*args, **kwargs)
-
-    return wrapper
 
 
 def capability_line(device: torch.device | None = None) -> str:

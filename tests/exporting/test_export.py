@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 import automl
 from automl.cli import app
-from automl.errors import ConfigError, ModelFileError
+from automl.errors import ConfigError, ModelFileError, StorageError
 from automl.exporting import export, load_exported, write_standalone
 from automl.exporting.graph import example_input
 from automl.inference import LoadedModel, load_model, open_model, read_image
@@ -134,6 +134,19 @@ def test_a_graph_the_exporter_refuses_is_one_error(tmp_path):
     with pytest.raises(ModelFileError, match="cannot export DataDependent as pt2: "):
         write_standalone(loaded, tmp_path / "m.pt2", "pt2")
     assert list(tmp_path.iterdir()) == []  # no half-written file
+
+
+def test_export_takes_the_workspace_options(finalized, tmp_path):
+    """`automl export --study S --storage URL --studies-dir D`, as every study command; the
+    study must be in the storage given."""
+    studies_dir, _ = finalized
+    out = tmp_path / "m.pt2"
+    args = ["export", "--study", "fin", "--storage", f"sqlite:///{studies_dir / 'fin.db'}"]
+    args += ["--studies-dir", str(studies_dir), "--format", "pt2", "--out", str(out)]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0 and out.is_file(), r.output
+    with pytest.raises(StorageError, match="no study database at .*other.db"):
+        export("fin", studies_dir=studies_dir, storage=f"sqlite:///{tmp_path / 'other.db'}")
 
 
 def test_export_errors_are_one_line(finalized, tmp_path):

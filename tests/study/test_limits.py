@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 import automl
 from automl import ConfigError
 from automl.cli import app
+from automl.settings import Machine, WorkerOptions, Workspace
 from automl.study.limits import Limits, parse_count
 from automl.study.listing import spent
 from automl.study.record import StudyRecord
@@ -66,7 +67,7 @@ def test_models_over_a_limit_are_pruned_untrained_and_the_study_keeps_the_limits
 
     # a rerun that leaves the option out, and a worker, keep the study's limit
     automl.search(study="s", trials=10, studies_dir=tmp_path)
-    join("s", studies_dir=tmp_path, trials=11)
+    join("s", Workspace(tmp_path), Machine(), WorkerOptions(trials=11))
     study = _load(tmp_path, "s")
     assert len(study.trials) == 11
     assert all("params" in t.constraints for t in study.trials)

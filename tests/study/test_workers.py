@@ -20,10 +20,12 @@ import automl
 from automl.cli import app
 from automl.display import TrialPrinter
 from automl.errors import StorageError, StudyError
+from automl.settings import Machine, SearchOptions, Workspace
+from automl.study.check import prepare
+from automl.study.create import create_or_resume
 from automl.study.pool import cuda_placement
 from automl.study.record import StudyRecord
 from automl.study.samplers import create_sampler
-from automl.study.search import create_or_resume, prepare
 from automl.study.storage import open_storage
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -61,26 +63,13 @@ def assert_clean(study: optuna.Study, finished: int, workers: int = 1) -> None:
 
 def create(tmp_path: Path, url: str, name: str, trials: int, epochs: int = 1) -> None:
     """Create the study as `automl search` does, without running a trial."""
-    plan = prepare(
-        "scratch_cnn",
-        data=None,
-        test_dir=None,
-        study=name,
-        storage=url,
-        trials=trials,
-        epochs=epochs,
-        sampler="tpe",
-        pruner="none",
-        seed=0,
-        device="cpu",
-        precision="fp32",
+    options = SearchOptions(
+        space="scratch_cnn", study=name, trials=trials, epochs=epochs, pruner="none", seed=0,
         resolution=32,
-        fix=None,
-        weights=None,
-        pretrained=True,
-        studies_dir=tmp_path,
-    )
-    create_or_resume(plan, tmp_path, heartbeat_interval=1)
+    )  # fmt: skip
+    workspace = Workspace(tmp_path, url)
+    plan = prepare(options, workspace, Machine("cpu", "fp32"))
+    create_or_resume(plan, workspace, heartbeat_interval=1)
 
 
 def stop_all(procs: list[subprocess.Popen]) -> None:
