@@ -265,13 +265,13 @@ def _new_record(plan: Plan, cache_dir: Path) -> StudyRecord:
     """The record of a study about to be made: its backbones' weights settled (downloaded
     unless offline), its images decoded and split."""
     r = plan.record
+    base = decode_base(plan.space, r.fixed)
+    data_check, excluded = check_study_data(plan.source, plan.resolution, r.dedupe, cache_dir, base)
     choices = {
         **plan.space.choices,  # widened by a pin outside them
         **settle_backbones(plan.space, r.fixed, r.model_options, plan.offline),
     }
-    base = decode_base(plan.space, r.fixed)
     pool = plan.source.train_pool(plan.resolution, cache_dir, base)
-    data_check, excluded = check_study_data(plan.source, plan.resolution, r.dedupe, cache_dir, base)
     kept = np.setdiff1d(np.arange(len(pool.labels)), np.asarray(excluded, dtype=np.int64))
     labels = pool.labels.numpy()[kept]
     _, val_idx = stratified_split(labels, VAL_FRACTION, r.split_seed, classes=r.classes)
