@@ -186,7 +186,7 @@ class _OptunaLines(logging.Filter):
         if trial in self.interrupted and "failed with value" in record.getMessage():
             return False
         if isinstance(exc, AutoMLError):
-            record.exc_info = None
+            record.exc_info = record.exc_text = None  # text: another handler's formatting
         return True
 
 

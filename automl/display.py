@@ -36,7 +36,8 @@ def describe_trial(trial: FrozenTrial, best: float | None = None) -> str:
     value = f"val_acc {acc:.4f}" if acc is not None else "val_acc   -   "
     star = " [bold]*best*[/bold]" if best is not None and trial.value == best else ""
     params = escape(" ".join(f"{k}={_short(v)}" for k, v in trial.params.items()))
-    reason = trial.user_attrs.get("pruned_reason", "") if trial.state == TrialState.PRUNED else ""
+    said = {TrialState.PRUNED: "pruned_reason", TrialState.FAIL: "fail_reason"}.get(trial.state)
+    reason = trial.user_attrs.get(said, "") if said else ""
     reason = escape(reason)
     seconds = trial.user_attrs.get("wall_time", 0.0)
     return (

@@ -25,6 +25,7 @@ from automl.study.limits import Limits
 from automl.train.features import FeatureStore
 from automl.train.fit import fit, model_stats
 from automl.train.measure import inference_latency_ms
+from automl.train.memory import TrialOutOfMemory, release_memory
 from automl.train.precision import Precision
 
 
@@ -212,6 +213,7 @@ class Objective:
                 raise optuna.TrialPruned(f"pruned after epoch {epoch}")
 
         start = time.perf_counter()
+        out_of_memory = None
         try:
             fit(
                 cfg,
@@ -231,13 +233,17 @@ class Objective:
             raise optuna.TrialPruned(str(exc)) from exc
         except optuna.TrialPruned:
             raise
-        except Exception as exc:  # the trial fails (out of memory: the study goes on); say why
+        except torch.OutOfMemoryError as exc:  # the trial fails; the study goes on
+            out_of_memory = TrialOutOfMemory.of(exc, self.precision.device)
+            trial.set_user_attr("fail_reason", out_of_memory.reason)
+        except Exception as exc:  # the trial fails; say why
             reason = (str(exc).strip().splitlines() or [""])[0][:300]
             trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {reason}")
-            if isinstance(exc, torch.OutOfMemoryError) and torch.cuda.is_available():
-                torch.cuda.empty_cache()
             raise
         finally:
             trial.set_user_attr("wall_time", time.perf_counter() - start)
             trial.set_user_attr("epochs_run", len(history))
+        if out_of_memory is not None:  # out of the handler: nothing holds the trial's tensors
+            release_memory(self.precision.device)
+            raise out_of_memory
         return history[-1]["val_acc"]
