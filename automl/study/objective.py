@@ -23,7 +23,7 @@ from automl.errors import TrainingError
 from automl.spaces import Space
 from automl.study.limits import Limits
 from automl.train.features import FeatureStore
-from automl.train.fit import fit, model_stats
+from automl.train.fit import fit, model_stats, timing
 from automl.train.measure import inference_latency_ms
 from automl.train.memory import TrialOutOfMemory, release_memory
 from automl.train.precision import Precision
@@ -102,10 +102,13 @@ class Objective:
         excluded: list[int] | None = None,
         decode_base: int | None = None,
         on_epoch: Callable[[int, int, int, dict], None] | None = None,
+        started: float | None = None,
     ) -> None:
         """`limits`: a model over one is pruned before it trains; `excluded`: training-pool
         rows neither trained nor validated on (--dedupe);
-        `on_epoch(trial number, epoch, epochs, history row)` after every epoch (progress)."""
+        `on_epoch(trial number, epoch, epochs, history row)` after every epoch (progress);
+        `started`: time.perf_counter() when this worker's run began: its first trial records
+        the start-up (data check, decoding a new study's images, weights, probes) as a part."""
         self.limits = limits or Limits()
         self.space = space
         self.source = source
@@ -119,6 +122,7 @@ class Objective:
         self.seed = seed
         self.cache_dir = cache_dir
         self.on_epoch = on_epoch
+        self.started = started
         self._splits: dict[int, tuple] = {}
         split_key = hashlib.blake2b(
             self.val_indices.tobytes() + b"|" + self.excluded.tobytes(), digest_size=8
@@ -179,6 +183,9 @@ class Objective:
             raise
 
     def _run(self, trial: optuna.Trial) -> float:
+        parts: dict[str, float] = {}  # seconds of what is not an epoch (fit.Parts)
+        if self.started is not None:  # this worker's first trial: what came before it
+            parts["startup"], self.started = time.perf_counter() - self.started, None
         cfg = with_model_options(self.space(trial), self.model_options)
         decode_start = time.perf_counter()
         train, val = self.split(cfg.data.resolution)  # decoded once per resolution and process
@@ -196,7 +203,8 @@ class Objective:
         history: list[dict] = []
 
         def on_built(model: torch.nn.Module) -> None:
-            self.measure(trial, model, train[0].shape[1], cfg.data.resolution)
+            with timing(parts, "probe"):
+                self.measure(trial, model, train[0].shape[1], cfg.data.resolution)
 
         def on_model(model: torch.nn.Module, how: dict) -> None:
             layout = "channels_last" if how["channels_last"] else "contiguous"
@@ -227,6 +235,7 @@ class Objective:
                 on_built=on_built,
                 on_model=on_model,
                 on_epoch=on_epoch,
+                parts=parts,
             )
         except TrainingError as exc:  # NaN/inf loss: not a score, not a crash of the search
             trial.set_user_attr("pruned_reason", str(exc))
@@ -243,6 +252,7 @@ class Objective:
         finally:
             trial.set_user_attr("wall_time", time.perf_counter() - start)
             trial.set_user_attr("epochs_run", len(history))
+            trial.set_user_attr("parts_seconds", parts)
         if out_of_memory is not None:  # out of the handler: nothing holds the trial's tensors
             release_memory(self.precision.device)
             raise out_of_memory

@@ -7,6 +7,7 @@ import dataclasses
 import logging
 import numbers
 import sys
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -346,6 +347,7 @@ def search(
     `progress` shows the search as it runs (automl/study/progress.py): the CLI's display is
     `automl.display.TrialPrinter`; None (or False) shows nothing but log lines.
     """
+    started = time.perf_counter()  # the start-up its first trial records
     progress = check_progress(progress)
     if not isinstance(workers, int) or workers < 1:
         raise ConfigError(f"--workers must be a whole number of at least 1, got {workers!r}")
@@ -406,6 +408,7 @@ def search(
             progress=progress,
             heartbeat_interval=heartbeat_interval,
             offline=offline,
+            started=started,
         )
     from automl.study.pool import run_workers
 

@@ -96,10 +96,14 @@ def run_worker(
     progress: WatcherFactory | None = None,
     heartbeat_interval: int = 10,
     offline: bool = False,
+    started: float | None = None,
 ) -> optuna.Study:
     """Run trials of `the_study` until it has `trials` finished ones (default: the number
     its last `search` asked for). `space`/`source` are reused when the caller has them;
-    pretrained weights the study needs are fetched first (downloaded unless `offline`)."""
+    pretrained weights the study needs are fetched first (downloaded unless `offline`).
+    `started` (time.perf_counter(), default now): when the caller's run began, for the
+    start-up its first trial records."""
+    started = time.perf_counter() if started is None else started
     target = trials or record.trials or count_finished(the_study) + 1
     space = space or record.load_space()
     space = space.with_choices(study_choices(the_study, record.choices, space))
@@ -175,6 +179,7 @@ def run_worker(
             excluded=record.excluded,
             decode_base=record.decode_base,
             on_epoch=None if shown is None else shown.epoch,
+            started=started,
         )
         try:
             with noting_each_trial(the_study, objective):
@@ -209,6 +214,7 @@ def join(
     offline: bool = False,
 ) -> optuna.Study:
     """`automl worker`: join study `study` in `storage` and run its trials."""
+    started = time.perf_counter()
     if heartbeat_interval < 1:
         raise ConfigError(f"--heartbeat-interval must be at least 1 s, got {heartbeat_interval}")
     url = storage or default_storage(study, studies_dir)
@@ -229,6 +235,7 @@ def join(
         progress=progress,
         heartbeat_interval=heartbeat_interval,
         offline=offline,
+        started=started,
     )
 
 
