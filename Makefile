@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench gpu-check clean
 
 install: $(VENV)/.installed
 
@@ -23,6 +23,9 @@ test: install
 
 bench: install
 	$(BIN)/python benchmarks/epoch_time.py
+
+gpu-check: install  ## the CUDA tests and the GPU epoch rows; one summary line (exit 0 without CUDA)
+	@$(BIN)/python benchmarks/gpu_check.py
 
 clean:
 	rm -rf $(VENV) studies/cache

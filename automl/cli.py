@@ -196,7 +196,7 @@ class _OptunaLines(logging.Filter):
         if trial in self.interrupted and optuna_compat.is_failed_line(record.getMessage()):
             return False
         if isinstance(exc, AutoMLError):
-            record.exc_info = None
+            record.exc_info = record.exc_text = None  # text: another handler's formatting
         return True
 
 

@@ -39,7 +39,9 @@ def describe_trial(trial: FrozenTrial, best: float | None = None) -> str:
     value = f"val_acc {acc:.4f}" if acc is not None else "val_acc   -   "
     star = " [bold]*best*[/bold]" if best is not None and trial.value == best else ""
     params = escape(" ".join(f"{k}={_short(v)}" for k, v in trial.params.items()))
-    reason = record.pruned_reason if trial.state == TrialState.PRUNED else ""
+    reason = {TrialState.PRUNED: record.pruned_reason, TrialState.FAIL: record.fail_reason}.get(
+        trial.state
+    ) or ""
     reason = escape(reason)
     seconds = record.wall_time
     return (

@@ -10,7 +10,10 @@ Same model (5-block CNN, 32 filters per block), same data (hymenoptera photos), 
   with what `--precision auto` and the per-model memory-format measurement pick here.
 Epoch 1 is warm-up; the reported time is the median of epochs 2..E. "vs limit" is automl's
 epoch time over the fastest bare cell's (the goal: within 15%, at most 1.15x).
-Usage: python benchmarks/epoch_time.py [--quick] [--isa avx2]
+On a CUDA machine the same comparison runs on the GPU (fp32 and the half precision `auto`
+picks there), with the uint8 pool resident on the device; and fit() with augmentation, the
+pool resident vs staged through the pinned buffer. `--gpu` runs only those rows.
+Usage: python benchmarks/epoch_time.py [--quick] [--isa avx2] [--gpu]
 """
 
 from __future__ import annotations
@@ -103,13 +106,13 @@ def run_plain(data: Path, res: int, epochs: int) -> dict:
     return {"epoch_seconds": seconds, "val_acc": correct / seen}
 
 
-def run_automl(data: Path, res: int, epochs: int, cache_dir: Path) -> dict:
+def run_automl(data: Path, res: int, epochs: int, cache_dir: Path, device: str = "cpu") -> dict:
     """automl's own path: decode-once cache, then fit() as `--precision auto` decides."""
     source = open_source(data, held_out(data))
     start = time.perf_counter()
     pool = source.train_pool(res, cache_dir)
     cache_build = time.perf_counter() - start
-    precision = resolve_precision("auto", torch.device("cpu"), cache_dir)
+    precision = resolve_precision("auto", torch.device(device), cache_dir)
     cfg = TrialConfig(
         model=MODEL,
         optim=OptimConfig(name="adam", lr=LR, scheduler="constant"),
@@ -135,6 +138,7 @@ def run_automl(data: Path, res: int, epochs: int, cache_dir: Path) -> dict:
         256,
         mean=result.mean,
         std=result.std,
+        device=precision.device,
         channels_last=result.channels_last,
     )
     ev = evaluate(result.model, nn.CrossEntropyLoss(), batches, precision)
@@ -149,29 +153,39 @@ def run_automl(data: Path, res: int, epochs: int, cache_dir: Path) -> dict:
     }
 
 
-def run_bare(pool, res: int, epochs: int, precision: str, channels_last: bool) -> list[float]:
-    """Forward, backward and Adam only, on batches already in memory: the limit."""
+def run_bare(
+    pool, res: int, epochs: int, precision: str, channels_last: bool, device: str = "cpu"
+) -> list[float]:
+    """Forward, backward and Adam only, on batches already in memory (on `device`): the
+    limit. fp16 (CUDA only) takes a GradScaler, as it needs one to train at all."""
     torch.manual_seed(SEED)
+    dev = torch.device(device)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     classes = int(pool.labels.max()) + 1
     model = create_model(MODEL, num_classes=classes, in_chans=3, resolution=res)
-    model = model.to(memory_format=fmt)
+    model = model.to(dev, memory_format=fmt)
     optimizer = torch.optim.Adam(model.parameters(), lr=LR)
     criterion = nn.CrossEntropyLoss()
-    x = pool.images.float().div(255)
+    scaler = torch.amp.GradScaler(dev.type, enabled=precision == "fp16")
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    x = pool.images.to(dev).float().div(255)
     x = (x - x.mean((0, 2, 3), keepdim=True)) / x.std((0, 2, 3), keepdim=True)
-    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(SEED))
-    batches = [(x[i].contiguous(memory_format=fmt), pool.labels[i]) for i in order.split(BATCH)]
+    labels = pool.labels.to(dev)
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(SEED)).to(dev)
+    batches = [(x[i].contiguous(memory_format=fmt), labels[i]) for i in order.split(BATCH)]
     seconds = []
     model.train()
     for _ in range(epochs):
         start = time.perf_counter()
         for xb, yb in batches:
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            with torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None):
                 loss = criterion(model(xb), yb)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
         seconds.append(time.perf_counter() - start)
     return seconds
 
@@ -181,6 +195,35 @@ CELLS = [("fp32", False), ("fp32", True), ("bf16", False), ("bf16", True)]
 
 def cell_name(precision: str, channels_last: bool) -> str:
     return precision + (" + CL" if channels_last else "")
+
+
+def cuda_row(data: Path, res: int, epochs: int, cache_dir: Path) -> dict:
+    """On the GPU: automl's epoch (pool resident, augment none) vs the fastest bare cell of
+    fp32 and the half precision `auto` picks, each contiguous and channels_last; then fit()
+    with augmentation, the pool resident vs staged."""
+    auto = run_automl(data, res, epochs, cache_dir, "cuda")
+    half = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    cells = [("fp32", False), ("fp32", True), (half, False), (half, True)]
+    bare = {
+        cell_name(*cell): steady(run_bare(auto["pool"], res, epochs, *cell, "cuda"))
+        for cell in cells
+    }
+    fastest = min(bare, key=bare.get)
+    a = steady(auto["epoch_seconds"])
+    return {
+        "resolution": res,
+        "automl_s_per_epoch": a,
+        "automl_cell": auto["cell"],
+        "automl_reason": auto["reason"],
+        "automl_val_acc": auto["val_acc"],
+        "bare_s_per_epoch": bare,
+        "fastest_bare": fastest,
+        "vs_limit": a / bare[fastest],
+        **{
+            kind: run_cuda(auto["pool"], res, epochs, cache_dir, kind == "resident")
+            for kind in ("staged", "resident")
+        },
+    }
 
 
 def run_cuda(pool, res: int, epochs: int, cache_dir: Path, resident: bool) -> float:
@@ -226,8 +269,11 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128], help="resolutions")
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 epochs, 64 px only")
     parser.add_argument("--isa", choices=sorted(ISA_CAPS), help="cap the kernels' ISA")
+    parser.add_argument("--gpu", action="store_true", help="only the GPU rows (make gpu-check)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/epoch_time.json")
     args = parser.parse_args()
+    if args.gpu and not torch.cuda.is_available():
+        parser.error("--gpu needs a CUDA device; none is visible")
     rerun_capped(args.isa)
     if args.quick:
         args.epochs, args.sizes = 2, [64]
@@ -241,6 +287,9 @@ def main() -> None:
         machine = machine_line(args.isa)
         print(machine)
         for res in args.sizes:
+            if args.gpu:
+                cuda_rows.append(cuda_row(data, res, args.epochs, Path(tmp)))
+                continue
             with CpuMeter() as plain_cpu:
                 plain = run_plain(data, res, args.epochs)
             with CpuMeter() as auto_cpu:
@@ -273,19 +322,28 @@ def main() -> None:
                 }
             )
             if torch.cuda.is_available():
-                cuda_rows.append(
-                    {
-                        "resolution": res,
-                        **{
-                            kind: run_cuda(
-                                auto["pool"], res, args.epochs, Path(tmp), kind == "resident"
-                            )
-                            for kind in ("staged", "resident")
-                        },
-                    }
-                )
+                cuda_rows.append(cuda_row(data, res, args.epochs, Path(tmp)))
 
-    print(f"s/epoch, median of epochs 2..{args.epochs}, batch {BATCH}:")
+    if rows:
+        print_cpu_rows(rows, args.epochs)
+    if cuda_rows:
+        print_cuda_rows(cuda_rows, args.epochs)
+    else:
+        print("CUDA: no GPU here; the resident-pool figures need one")
+    env = {"machine": machine, "epochs": args.epochs, "batch_size": BATCH, "data": str(data)}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    out = args.out.with_name(args.out.stem + (f"-{args.isa}" if args.isa else "") + ".json")
+    out.write_text(json.dumps({"env": env, "rows": rows, "cuda": cuda_rows}, indent=2) + "\n")
+    if any(max(r["other_procs_cores"]) > 0.25 for r in rows):
+        print(
+            "warning: other processes used CPU during the run (others = cores used by other "
+            "processes during plain/automl/bare); times are inflated, rerun on a quiet machine"
+        )
+    print(f"wrote {out}")
+
+
+def print_cpu_rows(rows: list[dict], epochs: int) -> None:
+    print(f"s/epoch, median of epochs 2..{epochs}, batch {BATCH}:")
     names = [cell_name(*c) for c in CELLS]
     print(
         f"{'res':>4}  {'plain':>6}  "
@@ -304,26 +362,27 @@ def main() -> None:
             f"{'/'.join(f'{c:.1f}' for c in r['other_procs_cores']):>11}"
         )
     print(f"automl's precision: {rows[0]['automl_reason']}")
-    if cuda_rows:
-        print(f"CUDA ({torch.cuda.get_device_name()}), s/epoch, augment basic, batch {BATCH}:")
-        print(f"{'res':>4}  {'staged':>8}  {'resident':>8}  {'speed-up':>8}")
-        for r in cuda_rows:
-            print(
-                f"{r['resolution']:>4}  {r['staged']:>8.3f}  {r['resident']:>8.3f}  "
-                f"{r['staged'] / r['resident']:>7.2f}x"
-            )
-    else:
-        print("CUDA: no GPU here; the resident-pool figures need one")
-    env = {"machine": machine, "epochs": args.epochs, "batch_size": BATCH, "data": str(data)}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    out = args.out.with_name(args.out.stem + (f"-{args.isa}" if args.isa else "") + ".json")
-    out.write_text(json.dumps({"env": env, "rows": rows, "cuda": cuda_rows}, indent=2) + "\n")
-    if any(max(r["other_procs_cores"]) > 0.25 for r in rows):
+
+
+def print_cuda_rows(rows: list[dict], epochs: int) -> None:
+    names = list(rows[0]["bare_s_per_epoch"])
+    print(
+        f"CUDA ({torch.cuda.get_device_name()}), s/epoch, median of epochs 2..{epochs}, "
+        f"batch {BATCH}; automl and bare without augmentation, staged/resident with basic:"
+    )
+    print(
+        f"{'res':>4}  "
+        + "  ".join(f"{'bare ' + n:>14}" for n in names)
+        + f"  {'automl':>6}  {'picks':>9}  {'vs limit':>8}  {'staged':>8}  {'resident':>8}"
+    )
+    for r in rows:
+        bare = "  ".join(f"{r['bare_s_per_epoch'][n]:>14.3f}" for n in names)
         print(
-            "warning: other processes used CPU during the run (others = cores used by other "
-            "processes during plain/automl/bare); times are inflated, rerun on a quiet machine"
+            f"{r['resolution']:>4}  {bare}  {r['automl_s_per_epoch']:>6.3f}  "
+            f"{r['automl_cell']:>9}  {r['vs_limit']:>7.2f}x  {r['staged']:>8.3f}  "
+            f"{r['resident']:>8.3f}"
         )
-    print(f"wrote {out}")
+    print(f"automl's precision on the GPU: {rows[0]['automl_reason']}")
 
 
 if __name__ == "__main__":

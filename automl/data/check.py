@@ -117,6 +117,22 @@ class DataCheck:
             p for p in self.photos if p.size is not None and min(p.size) < SMALL * self.resolution
         ]
 
+    def refuse_short_classes(self, at_least: int) -> None:
+        """A class of train/ with fewer readable images than training needs: one DataError,
+        raised before anything is decoded or cached for it."""
+        for name, count in self.counts("train").items():
+            if count >= at_least:
+                continue
+            bad = [p.path for p in self.unreadable if p.split == "train" and p.label == name]
+            noun = "image" if count == 1 else "images"
+            listed = ", ".join(bad[:3]) + (", ..." if len(bad) > 3 else "")
+            unreadable = f" ({len(bad)} unreadable: {listed})" if bad else ""
+            raise DataError(
+                f"class {name!r} has {count} usable {noun} in {self.train_dir}{unreadable}; "
+                f"need at least {at_least}: add readable images to "
+                f"{Path(self.train_dir) / name}"
+            )
+
     def count(self, kind: str, scope: str) -> int:
         return sum(p.kind == kind and p.scope == scope for p in self.pairs)
 

@@ -17,6 +17,8 @@ from automl.data.decode import resize_square, shrink
 from automl.data.files import decode_folder, hash_files, list_classes, list_files, load_resized
 from automl.errors import DataError
 
+MIN_TRAIN_IMAGES = 2  # per class: one to train on and one to validate on
+
 
 @dataclass(frozen=True)
 class ImageSet:
@@ -233,7 +235,7 @@ class FolderSource(DataSource):
     ) -> ImageSet:
         """Decoded at `resolution`, or, given a larger `decode_base`, resized from the images
         decoded once at that resolution (the entry is keyed by both, so it is stable)."""
-        min_per_class = 2 if kind == "train" else 1
+        min_per_class = MIN_TRAIN_IMAGES if kind == "train" else 1
         variant = ""
         if decode_base is not None and decode_base > resolution:
             variant = f"from{decode_base}"

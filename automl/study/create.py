@@ -122,9 +122,9 @@ def _new_record(plan: Plan, cache_dir: Path) -> StudyRecord:
     """The record of a study about to be made: its backbones' weights settled (downloaded
     unless offline), its images decoded and split."""
     r = plan.record
-    settled = settle_backbones(plan.space, r.fixed, r.model_options, plan.options.offline)
-    base = decode_base(plan.space, r.fixed)
+    base = decode_base(plan.space, r.fixed)  # the data check first: it refuses unusable folders
     data_check, excluded = check_study_data(plan.source, plan.resolution, r.dedupe, cache_dir, base)
+    settled = settle_backbones(plan.space, r.fixed, r.model_options, plan.options.offline)
     pool = training_pool(plan.source, plan.resolution, cache_dir, base, excluded)
     return dataclasses.replace(
         r,

@@ -9,7 +9,7 @@ import logging
 from pathlib import Path
 
 from automl.data import DataSource
-from automl.data.sources import FolderSource
+from automl.data.sources import MIN_TRAIN_IMAGES, FolderSource
 from automl.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -22,7 +22,9 @@ def check_study_data(
     cache_dir: Path,
     decode_base: int | None = None,
 ) -> tuple[dict, list[int]]:
-    """(what the study records of the check, training-pool rows `--dedupe` leaves out)."""
+    """(what the study records of the check, training-pool rows `--dedupe` leaves out).
+    A class of train/ without enough readable images is refused here, in one line, before
+    the training pool is decoded or cached."""
     if not isinstance(source, FolderSource):
         if dedupe:
             raise ConfigError(
@@ -33,6 +35,7 @@ def check_study_data(
     from automl.data.check import check_data
 
     result = check_data(source.name, source.test_dir, resolution)
+    result.refuse_short_classes(MIN_TRAIN_IMAGES)  # before any image is decoded
     summary = dataclasses.replace(
         result.record(),
         ran=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

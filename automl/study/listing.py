@@ -17,7 +17,8 @@ from automl.study.storage import is_optuna_sqlite, open_storage
 
 @dataclass(frozen=True)
 class Spent:
-    """Where a study's compute went, summed over its trials (seconds of trial wall time)."""
+    """Where a study's compute went, summed over its trials (seconds of trial wall time, with
+    each worker's start-up before its first trial and the decoding)."""
 
     complete: int
     pruned: int
@@ -28,34 +29,65 @@ class Spent:
     train: float
     evaluate: float
     over_limits: int = 0  # pruned untrained: over --max-params/--max-flops/--max-latency-ms
+    startup: float = 0.0  # each worker's run before its first trial: data check, weights...
+    build: float = 0.0  # building models and loading their weights
+    probe: float = 0.0  # timing the memory formats, counting FLOPs, measuring latency
+    features: float = 0.0  # frozen backbones' passes over the images (head-only trials)
 
     def line(self) -> str:
         def share(part: float) -> str:
             return f"{100 * part / self.seconds:.0f}%" if self.seconds > 0 else "-"
 
+        parts = {
+            "start-up": self.startup,
+            "decoding": self.decode,
+            "model builds": self.build,
+            "timing probes": self.probe,
+            "feature passes": self.features,
+            "training": self.train,
+            "evaluation": self.evaluate,
+        }
+        shown = [name for name, s in parts.items() if s > 0 or name in ALWAYS_SHOWN]
+        other = self.seconds - sum(parts.values())
+        if self.seconds > 0 and other > OTHER_SHOWN * self.seconds:
+            parts["other"] = other
+            shown.append("other")
         minutes, secs = divmod(round(self.seconds), 60)
         over = f" ({self.over_limits} over the limits)" if self.over_limits else ""
         return (
             f"{self.complete} completed, {self.pruned} pruned{over}, {self.failed} failed; "
-            f"{self.epochs} epochs in {minutes}m{secs:02d}s (decoding {share(self.decode)}, "
-            f"training {share(self.train)}, evaluation {share(self.evaluate)})"
+            f"{self.epochs} epochs in {minutes}m{secs:02d}s ("
+            + ", ".join(f"{name} {share(parts[name])}" for name in shown)
+            + ")"
         )
+
+
+ALWAYS_SHOWN = ("decoding", "training", "evaluation")
+OTHER_SHOWN = 0.02  # the unnamed rest is shown when it is over this share of the time
 
 
 def spent(trials: Sequence[optuna.trial.FrozenTrial]) -> Spent:
     records = [TrialRecord.of(t) for t in trials]
     history = [row for r in records for row in r.history]
     decode = sum(r.decode_seconds for r in records)
+
+    def part(name: str) -> float:
+        return sum(r.parts_seconds.get(name, 0.0) for r in records)
+
     return Spent(
         complete=sum(t.state == TrialState.COMPLETE for t in trials),
         pruned=sum(t.state == TrialState.PRUNED for t in trials),
         failed=sum(t.state == TrialState.FAIL for t in trials),
         epochs=sum(int(r.epochs_run or 0) for r in records),
-        seconds=decode + sum(r.wall_time for r in records),
+        seconds=decode + part("startup") + sum(r.wall_time for r in records),
         decode=decode,
         train=sum(row.get("train_seconds", 0.0) for row in history),
         evaluate=sum(row.get("eval_seconds", 0.0) for row in history),
         over_limits=sum(bool(r.over_limits) for r in records),
+        startup=part("startup"),
+        build=part("build"),
+        probe=part("probe"),
+        features=part("features"),
     )
 
 

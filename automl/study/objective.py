@@ -24,8 +24,9 @@ from automl.study.limits import Limits
 from automl.study.record import TrialRecord
 from automl.study.split import training_pool
 from automl.train.features import FeatureStore
-from automl.train.fit import fit, model_stats
+from automl.train.fit import fit, model_stats, timing
 from automl.train.measure import inference_latency_ms
+from automl.train.memory import TrialOutOfMemory, release_memory
 from automl.train.precision import Precision
 
 
@@ -82,10 +83,13 @@ class Objective:
         excluded: list[int] | None = None,
         decode_base: int | None = None,
         on_epoch: Callable[[int, int, int, dict], None] | None = None,
+        started: float | None = None,
     ) -> None:
         """`limits`: a model over one is pruned before it trains; `excluded`: training-pool
         rows neither trained nor validated on (--dedupe);
-        `on_epoch(trial number, epoch, epochs, history row)` after every epoch (progress)."""
+        `on_epoch(trial number, epoch, epochs, history row)` after every epoch (progress);
+        `started`: time.perf_counter() when this worker's run began: its first trial records
+        the start-up (data check, decoding a new study's images, weights, probes) as a part."""
         self.limits = limits or Limits()
         self.space = space
         self.source = source
@@ -99,6 +103,7 @@ class Objective:
         self.seed = seed
         self.cache_dir = cache_dir
         self.on_epoch = on_epoch
+        self.started = started
         self._splits: dict[int, tuple] = {}
         split_key = hashlib.blake2b(
             self.val_indices.tobytes() + b"|" + self.excluded.tobytes(), digest_size=8
@@ -156,6 +161,9 @@ class Objective:
             raise
 
     def _run(self, trial: optuna.Trial) -> float:
+        parts: dict[str, float] = {}  # seconds of what is not an epoch (fit.Parts)
+        if self.started is not None:  # this worker's first trial: what came before it
+            parts["startup"], self.started = time.perf_counter() - self.started, None
         cfg = with_model_options(self.space(trial), self.model_options)
         decode_start = time.perf_counter()
         train, val = self.split(cfg.data.resolution)  # decoded once per resolution and process
@@ -173,7 +181,8 @@ class Objective:
         history: list[dict] = []
 
         def on_built(model: torch.nn.Module) -> None:
-            self.measure(trial, model, train[0].shape[1], cfg.data.resolution)
+            with timing(parts, "probe"):
+                self.measure(trial, model, train[0].shape[1], cfg.data.resolution)
 
         def on_model(model: torch.nn.Module, how: dict) -> None:
             layout = "channels_last" if how["channels_last"] else "contiguous"
@@ -190,6 +199,7 @@ class Objective:
                 raise optuna.TrialPruned(f"pruned after epoch {epoch}")
 
         start = time.perf_counter()
+        out_of_memory = None
         try:
             fit(
                 cfg,
@@ -203,18 +213,28 @@ class Objective:
                 on_built=on_built,
                 on_model=on_model,
                 on_epoch=on_epoch,
+                parts=parts,
             )
         except TrainingError as exc:  # NaN/inf loss: not a score, not a crash of the search
             TrialRecord.note(trial, pruned_reason=str(exc))
             raise optuna.TrialPruned(str(exc)) from exc
         except optuna.TrialPruned:
             raise
-        except Exception as exc:  # the trial fails (out of memory: the study goes on); say why
+        except torch.OutOfMemoryError as exc:  # the trial fails; the study goes on
+            out_of_memory = TrialOutOfMemory.of(exc, self.precision.device)
+            TrialRecord.note(trial, fail_reason=out_of_memory.reason)
+        except Exception as exc:  # the trial fails; say why
             reason = (str(exc).strip().splitlines() or [""])[0][:300]
             TrialRecord.note(trial, fail_reason=f"{type(exc).__name__}: {reason}")
-            if isinstance(exc, torch.OutOfMemoryError) and torch.cuda.is_available():
-                torch.cuda.empty_cache()
             raise
         finally:
-            TrialRecord.note(trial, wall_time=time.perf_counter() - start, epochs_run=len(history))
+            TrialRecord.note(
+                trial,
+                wall_time=time.perf_counter() - start,
+                epochs_run=len(history),
+                parts_seconds=parts,
+            )
+        if out_of_memory is not None:  # out of the handler: nothing holds the trial's tensors
+            release_memory(self.precision.device)
+            raise out_of_memory
         return history[-1]["val_acc"]

@@ -251,6 +251,8 @@ class TrialRecord:
     pruned_reason: str = ""
     fail_reason: str | None = None
     over_limits: list[str] = field(default_factory=list)  # Limit.field names it was over
+    # seconds outside the epochs: build, probe, features; startup on a worker's first trial
+    parts_seconds: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def of(cls, trial: optuna.trial.FrozenTrial | optuna.Trial) -> TrialRecord:

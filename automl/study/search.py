@@ -4,6 +4,7 @@ when several processes do it at once), then run it with one or more workers."""
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import optuna
@@ -50,6 +51,7 @@ def search(
     `progress` shows the search as it runs (automl/study/progress.py): the CLI's display is
     `automl.display.TrialPrinter`; None (or False) shows nothing but log lines.
     """
+    started = time.perf_counter()  # the start-up its first trial records
     if options is None:
         options, workspace, machine = settings_from(
             {"space": space, **keywords}, workspace, machine
@@ -65,7 +67,7 @@ def search(
             storage_for_workers(plan.storage, options.workers)  # refuses in-memory storage
         the_study, record = create_or_resume(plan, workspace, options.heartbeat_interval)
         _announce(plan, record)
-        return _run(the_study, record, plan, workspace, machine, progress)
+        return _run(the_study, record, plan, workspace, machine, progress, started)
 
 
 def _announce(plan: Plan, record: StudyRecord) -> None:
@@ -87,13 +89,14 @@ def _run(
     workspace: Workspace,
     machine: Machine,
     progress: WatcherFactory | None,
+    started: float,
 ) -> optuna.Study:
     """The study's trials, run here (one worker) or by worker processes started here."""
     run = plan.options.worker_options()
     workers = plan.options.workers
     if workers == 1:
         worker = (the_study, record, workspace, machine, run, progress)
-        return run_worker(*worker, space=plan.space, source=plan.source)
+        return run_worker(*worker, space=plan.space, source=plan.source, started=started)
     from automl.study.pool import run_workers
 
     run_workers(the_study, workspace, machine, workers, run.trials or UNTIL_TIMEOUT, progress)

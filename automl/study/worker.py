@@ -90,11 +90,14 @@ def run_worker(
     *,
     space: Space | None = None,
     source: DataSource | None = None,
+    started: float | None = None,
 ) -> optuna.Study:
     """Run trials of `the_study` until it has `run.trials` finished ones (default: the number
     its last `search` asked for; with only a timeout, as many as the time allows).
     `space`/`source` are reused when the caller has them; pretrained weights the study needs
-    are fetched first (downloaded unless offline)."""
+    are fetched first (downloaded unless offline). `started` (time.perf_counter(), default
+    now): when the caller's run began, for the start-up its first trial records."""
+    started = time.perf_counter() if started is None else started
     endless = run.timeout is not None and not (run.trials or record.trials)
     target = run.trials or record.trials or count_finished(the_study) + 1
     target = UNTIL_TIMEOUT if endless else target
@@ -171,6 +174,7 @@ def run_worker(
             excluded=record.excluded,
             decode_base=record.decode_base,
             on_epoch=None if shown is None else shown.epoch,
+            started=started,
         )
         try:
             with noting_each_trial(the_study, objective):
@@ -195,6 +199,7 @@ def join(
     progress: WatcherFactory | None = None,
 ) -> optuna.Study:
     """`automl worker`: join study `study` in its workspace's storage and run its trials."""
+    started = time.perf_counter()
     url = workspace.storage_for(study)
     with machine.threads_set():
         record = reconnecting(
@@ -204,7 +209,7 @@ def join(
         the_study = reconnecting(
             lambda: load_study(study, url, heartbeat_interval=run.heartbeat), refused_too=False
         )
-        return run_worker(the_study, record, workspace, machine, run, progress)
+        return run_worker(the_study, record, workspace, machine, run, progress, started=started)
 
 
 def check_progress(progress: WatcherFactory | bool | None) -> WatcherFactory | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -16,7 +17,11 @@ from torch import nn
 
 from automl.data import Batches
 from automl.io import save_torch
+from automl.train.memory_format import pays
 from automl.train.precision import Precision
+
+TRYING = (False, True, False, True)  # layouts of a choosing pass's first batches
+WARMUP = 2  # of those, the first ones only warm up
 
 
 @torch.no_grad()
@@ -27,10 +32,20 @@ def extract_features(
     std: Sequence[float],
     precision: Precision,
     batch_size: int = 64,
-    channels_last: bool = True,
+    channels_last: bool | None = True,
+    timed: dict[str, float] | None = None,
 ) -> torch.Tensor:
-    """Pooled features, float32 (N, F) on the CPU, of uint8 images."""
+    """Pooled features, float32 (N, F) on the CPU, of uint8 images.
+
+    `channels_last` None: the pass chooses the layout itself, instead of a separate timing
+    probe: its first batches (of at most 32 images) run in turn contiguous and channels_last,
+    one of each to warm up and one of each timed (seconds per image into `timed`), the rest
+    in the faster one (measure.MARGIN decides, as for a probe). No image runs twice.
+    """
     backbone.eval()
+    choosing = chose = channels_last is None
+    if choosing:
+        batch_size = min(batch_size, 32)
     labels = torch.zeros(len(images), dtype=torch.long)
     out = []
     batches = Batches(
@@ -40,11 +55,28 @@ def extract_features(
         mean=mean,
         std=std,
         device=precision.device,
-        channels_last=channels_last,
+        channels_last=bool(channels_last),
     )
-    for x, _ in batches:
+    seconds: dict[str, float] = {}
+    for i, (x, _) in enumerate(batches):
+        if choosing and i == len(TRYING):
+            channels_last, choosing = pays(seconds), False
+        layout = TRYING[i] if choosing else bool(channels_last)
+        if chose and i <= len(TRYING):  # the layout may change: the weights' too
+            fmt = torch.channels_last if layout else torch.contiguous_format
+            backbone.to(memory_format=fmt)
+            x = x.contiguous(memory_format=fmt)
+        start = time.perf_counter()
         with precision.autocast():
-            out.append(backbone(x).float().cpu())
+            out.append(backbone(x).float().cpu())  # on the CPU: the device is done with it
+        if choosing and i >= WARMUP:
+            seconds["channels_last" if layout else "contiguous"] = (
+                time.perf_counter() - start
+            ) / len(x)
+    if channels_last is None:  # too few batches to choose: the default layout
+        backbone.to(memory_format=torch.contiguous_format)
+    if timed is not None and {"contiguous", "channels_last"} <= seconds.keys():
+        timed.update(seconds)
     return torch.cat(out)
 
 
@@ -65,8 +97,11 @@ class FeatureStore:
         mean,
         std,
         precision: Precision,
-        channels_last: bool = True,
+        channels_last: bool | None = True,
+        timed: dict[str, float] | None = None,
     ) -> torch.Tensor:
+        """From memory, disk, or a pass over `images` (with `channels_last` None the pass
+        chooses the layout and fills `timed`: extract_features)."""
         parts = [
             self.data_key,
             split,
@@ -84,8 +119,9 @@ class FeatureStore:
             features = torch.load(path, weights_only=True)
         else:
             features = extract_features(
-                model.backbone, images, mean, std, precision, channels_last=channels_last
-            )
+                model.backbone, images, mean, std, precision, channels_last=channels_last,
+                timed=timed,
+            )  # fmt: skip
             if path is not None:
                 save_torch(path, features)
         self._memo[key] = features

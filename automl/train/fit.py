@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -13,15 +15,27 @@ from automl.data import Batches, channel_stats, to_device_if_fits
 from automl.metrics import f1_scores
 from automl.models import create_model, interface
 from automl.models.flops import count_flops, count_params
+from automl.train import memory_format
 from automl.train.engine import evaluate, train_one_epoch
 from automl.train.features import FeatureBatches, FeatureStore
-from automl.train.memory_format import channels_last_pays
 from automl.train.optim import create_optimizer, create_scheduler
 from automl.train.precision import Precision
 
 EpochCallback = Callable[[int, dict], None]  # (epoch starting at 1, history row)
 ModelCallback = Callable[[nn.Module, dict], None]  # (built model, how it trains: layout...)
 PROBE_BATCH = 32  # images per timed step when choosing the memory format
+Parts = dict[str, float]  # seconds by part of a run outside its epochs: build, probe, features
+
+
+@contextmanager
+def timing(parts: Parts | None, name: str) -> Iterator[None]:
+    """Add the seconds the block takes to `parts[name]` (nothing when `parts` is None)."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        if parts is not None:
+            parts[name] = parts.get(name, 0.0) + time.perf_counter() - start
 
 
 @dataclass
@@ -69,6 +83,7 @@ def fit(
     on_built: Callable[[nn.Module], None] | None = None,
     on_model: ModelCallback | None = None,
     on_epoch: EpochCallback | None = None,
+    parts: Parts | None = None,
 ) -> FitResult:
     """Train `cfg` on uint8 `train` images for `epochs`; evaluate on `val` after each epoch.
 
@@ -76,6 +91,8 @@ def fit(
     head on features computed once (kept in `features` across trials when given).
     `on_built(model)` runs as soon as the model is built (it may raise to stop there),
     `on_model(model, how)` once its memory format is chosen, `on_epoch` after every epoch.
+    `parts` gets the seconds of what is not an epoch added as it goes: "build" (the model and
+    its weights), "probe" (timing the memory formats), "features" (a frozen backbone's pass).
     """
     torch.manual_seed(seed)
     # On a GPU the uint8 pool lives there when it fits: no host-to-device copy per batch.
@@ -83,7 +100,8 @@ def fit(
     if val is not None:
         val = to_device_if_fits(*val, precision.device)
     mean, std = normalization(cfg, images)
-    model = build_model(cfg, num_classes, images.shape[1], precision)
+    with timing(parts, "build"):
+        model = build_model(cfg, num_classes, images.shape[1], precision)
     if on_built is not None:
         on_built(model)
     head_only = interface.head_only(model) and cfg.data.augment == "none"
@@ -91,11 +109,13 @@ def fit(
     probe_shape = (min(cfg.data.batch_size, PROBE_BATCH), images.shape[1], res, res)
     # What runs on images: the whole model, or only the frozen backbone (forward, once).
     on_images = model.backbone if head_only else model
-    channels_last = channels_last_pays(on_images, probe_shape, precision, train=not head_only)
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
-    if on_model is not None:
-        on_model(model, {"channels_last": channels_last})
+    channels_last: bool | None
+    if head_only:  # no probe: the feature pass times its first batches (features.py)
+        seconds = memory_format.measured(on_images, probe_shape, precision, train=False)
+        channels_last = None if seconds is None else memory_format.pays(seconds)
+    else:
+        with timing(parts, "probe"):
+            channels_last = memory_format.channels_last_pays(on_images, probe_shape, precision)
     generator = torch.Generator().manual_seed(seed)
     eval_size = max(256, cfg.data.batch_size)
     trained: nn.Module = model
@@ -103,8 +123,16 @@ def fit(
         store = features or FeatureStore()
         trained = model.head
 
+        timed: dict[str, float] = {}
+
         def batches(split: str, data, shuffle: bool, size: int) -> FeatureBatches:
-            feats = store.get(split, model, data[0], mean, std, precision, channels_last)
+            nonlocal channels_last
+            with timing(parts, "features"):
+                feats = store.get(split, model, data[0], mean, std, precision, channels_last, timed)
+            if channels_last is None and timed:  # this pass chose: kept for the next ones
+                channels_last = memory_format.remember(
+                    on_images, probe_shape, precision, False, timed
+                )
             return FeatureBatches(
                 feats, data[1], size, device=precision.device, shuffle=shuffle, generator=generator
             )
@@ -113,6 +141,7 @@ def fit(
             "train" if val is not None else "train+val", train, True, cfg.data.batch_size
         )
         val_batches = None if val is None else batches("val", val, False, eval_size)
+        channels_last = bool(channels_last)  # none chose (all cached): the default layout
     else:
         train_batches = Batches(
             images,
@@ -139,6 +168,10 @@ def fit(
                 channels_last=channels_last,
             )
         )
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    if on_model is not None:
+        on_model(model, {"channels_last": channels_last})
     optimizer = create_optimizer(interface.param_groups(model, cfg.optim), cfg.optim)
     scheduler = create_scheduler(optimizer, cfg.optim, epochs * max(1, len(train_batches)))
     scaler = precision.grad_scaler()

@@ -28,24 +28,50 @@ def architecture_key(
     return "memory_format:" + hashlib.blake2b(text.encode(), digest_size=10).hexdigest()
 
 
+def pays(seconds: dict[str, float]) -> bool:
+    """channels_last wins: it took at most MARGIN of the contiguous layout's time."""
+    return seconds["channels_last"] <= measure.MARGIN * seconds["contiguous"]
+
+
+def measured(
+    model: nn.Module, shape: tuple[int, ...], precision: Precision, train: bool
+) -> dict[str, float] | None:
+    """The seconds of each layout measured before for this architecture, if any."""
+    seconds = precision.measurements().get(architecture_key(model, shape, precision, train))
+    if isinstance(seconds, dict) and {"contiguous", "channels_last"} <= seconds.keys():
+        return seconds
+    return None
+
+
+def remember(
+    model: nn.Module,
+    shape: tuple[int, ...],
+    precision: Precision,
+    train: bool,
+    seconds: dict[str, float],
+) -> bool:
+    """Keep what a run measured itself (a frozen backbone's feature pass times its first
+    batches in both layouts) as if probed; returns whether channels_last pays."""
+    precision.measurements().put(architecture_key(model, shape, precision, train), seconds)
+    return pays(seconds)
+
+
 def channels_last_pays(
     model: nn.Module, shape: tuple[int, ...], precision: Precision, *, train: bool = True
 ) -> bool:
     """True when `model` steps measurably faster on channels_last inputs of `shape`."""
     if len(shape) != 4:
         return False
-    cache = precision.measurements()
-    key = architecture_key(model, shape, precision, train)
-    seconds = cache.get(key)
-    if not (isinstance(seconds, dict) and {"contiguous", "channels_last"} <= seconds.keys()):
+    seconds = measured(model, shape, precision, train)
+    if seconds is None:
         seconds = measure.measure_memory_format(
             model, shape, precision.device, precision.dtype, train
         )
-        cache.put(key, seconds)
+        precision.measurements().put(architecture_key(model, shape, precision, train), seconds)
         log.debug(
             "memory format for %s: contiguous %.1f ms, channels_last %.1f ms",
             type(model).__name__,
             seconds["contiguous"] * 1e3,
             seconds["channels_last"] * 1e3,
         )
-    return seconds["channels_last"] <= measure.MARGIN * seconds["contiguous"]
+    return pays(seconds)

@@ -147,3 +147,57 @@ def test_dedupe_on_the_digits_is_one_line(tmp_path) -> None:
     result = CliRunner().invoke(app, ["search", "--dedupe", "--studies-dir", str(tmp_path)])
     assert result.exit_code != 0 and "--dedupe applies to an image folder" in result.output
     assert not list(tmp_path.glob("*.db"))
+
+
+def _corrupt_class_folder(root: Path) -> Path:
+    """train/ and test/ with cat and dog; every train/dog file is a corrupt JPEG."""
+    for split, n in (("train", 3), ("test", 1)):
+        for k, name in enumerate(("cat", "dog")):
+            (root / split / name).mkdir(parents=True)
+            for i in range(n):
+                Image.new("RGB", (24, 20), (40 * i, 90 * k, 60)).save(
+                    root / split / name / f"{i}.jpg"
+                )
+    for i in range(4):
+        (root / "train" / "dog" / f"{i}.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a jpeg" * i)
+    return root
+
+
+def test_a_class_without_readable_images_is_refused_in_one_line_before_decoding(
+    tmp_path, monkeypatch
+) -> None:
+    from automl.data import decode
+
+    decoded = []
+    real = decode.decode_file
+    monkeypatch.setattr(decode, "decode_file", lambda *a: decoded.append(a) or real(*a))
+    root = _corrupt_class_folder(tmp_path / "photos")
+    studies = tmp_path / "studies"
+    result = CliRunner().invoke(
+        app,
+        ["search", "--data", str(root), "--studies-dir", str(studies), "--trials", "1",
+         "--epochs", "1", "--resolution", "32"],
+    )  # fmt: skip
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith(f"error: class 'dog' has 0 usable images in {root / 'train'} ")
+    assert "(4 unreadable: dog/0.jpg, dog/1.jpg, dog/2.jpg, ...)" in lines[0]
+    assert lines[0].endswith(f"need at least 2: add readable images to {root / 'train/dog'}")
+    assert decoded == []  # the check read the files; nothing was decoded for the pool
+    assert not (studies / "cache").exists()
+
+
+def test_a_class_with_one_readable_image_is_refused_by_the_library_too(tmp_path) -> None:
+    import automl
+
+    root = _corrupt_class_folder(tmp_path / "photos")
+    Image.new("RGB", (24, 20), (1, 2, 3)).save(root / "train" / "dog" / "ok.jpg")
+    with pytest.raises(automl.DataError) as refused:
+        automl.search(data=root, studies_dir=tmp_path, trials=1, epochs=1, resolution=32)
+    assert str(refused.value) == (
+        f"class 'dog' has 1 usable image in {root / 'train'} (4 unreadable: dog/0.jpg, "
+        f"dog/1.jpg, dog/2.jpg, ...); need at least 2: add readable images to "
+        f"{root / 'train/dog'}"
+    )
+    assert not (tmp_path / "cache").exists()
