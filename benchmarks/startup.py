@@ -1,0 +1,195 @@
+"""Start-up: each command's wall time, and how soon `automl search` starts its first trial.
+
+Every row runs in a new process (what a user typing the command, a `--workers` process or an
+`automl worker` pod pays), `--runs` times (default 5), and the median is printed:
+
+- `automl --help`, `--version`, `studies`, `spaces`, `spaces scratch_cnn` and
+  `python -c "import automl"`: launch to exit;
+- `automl search` on the built-in digits (`--trials 12 --epochs 4`, what `make demo` runs):
+  launch to the first trial's RUNNING state in the storage (its `datetime_start`, read from
+  the study's SQLite file), and launch to the first trial's line on the terminal (the trial
+  has trained its 4 epochs then). "warm": a studies folder whose `cache/` already holds the
+  machine's measurements and the decoded digits (each run a new study); "new folder": a new
+  studies folder each run, so the precision check, the memory-format timing and the digits'
+  cache all run first.
+
+`--baseline REV` runs the same from a `git worktree` of another commit, interleaved run by
+run with this checkout (the load of other processes then falls on both alike), and prints
+the ratio this / baseline.
+
+Usage: python benchmarks/startup.py [--runs 5] [--baseline REV]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import CpuMeter, machine_line  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+LIGHT = [
+    ("automl --help", ["--help"]),
+    ("automl --version", ["--version"]),
+    ("automl studies", ["studies", "--studies-dir", "{studies}"]),
+    ("automl spaces", ["spaces"]),
+    ("automl spaces scratch_cnn", ["spaces", "scratch_cnn"]),
+]
+SEARCH = ["search", "--trials", "12", "--epochs", "4"]  # make demo's search
+TRIAL_LINE = re.compile(r"^#\d+ ")  # what the terminal prints when a trial ends
+TIMEOUT = 120.0
+
+
+def command(tree: Path, args: list[str]) -> tuple[list[str], dict[str, str]]:
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    return [sys.executable, "-m", "automl", *args], env
+
+
+def wall(tree: Path, argv: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(argv, cwd=tree, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed in {tree}:\n{done.stdout}{done.stderr}")
+    return seconds
+
+
+def first_started(db: Path) -> float | None:
+    """The wall-clock time the first trial went RUNNING (queued trials wait as WAITING)."""
+    if not db.exists():
+        return None
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
+            row = con.execute(
+                "SELECT MIN(datetime_start) FROM trials WHERE state != 'WAITING'"
+            ).fetchone()
+    except sqlite3.Error:  # not made yet, or locked by the writer: look again
+        return None
+    return None if row is None or row[0] is None else datetime.fromisoformat(row[0]).timestamp()
+
+
+def search(tree: Path, studies: Path, study: str) -> tuple[float, float]:
+    """(launch -> first trial RUNNING in the storage, launch -> its line printed), seconds."""
+    argv, env = command(tree, [*SEARCH, "--study", study, "--studies-dir", str(studies)])
+    printed: list[float] = []
+    launched = time.time()
+    proc = subprocess.Popen(
+        argv, cwd=tree, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    lines: list[str] = []
+
+    def read() -> None:
+        for line in proc.stdout:
+            lines.append(line)
+            if not printed and TRIAL_LINE.match(line):
+                printed.append(time.time())
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    started = None
+    try:
+        while not printed and time.time() - launched < TIMEOUT and proc.poll() is None:
+            if started is None:
+                started = first_started(studies / f"{study}.db")
+            time.sleep(0.01)
+        if started is None:
+            started = first_started(studies / f"{study}.db")
+    finally:
+        proc.kill()
+        proc.wait()
+        reader.join(timeout=5)
+    if started is None or not printed:
+        raise SystemExit(f"no trial started or printed within {TIMEOUT:.0f} s:\n{''.join(lines)}")
+    return started - launched, printed[0] - launched
+
+
+@contextlib.contextmanager
+def checkout(rev: str | None) -> Iterator[Path | None]:
+    """A detached `git worktree` of `rev`, removed afterwards."""
+    if rev is None:
+        yield None
+        return
+    folder = Path(tempfile.mkdtemp(prefix="automl-bench-baseline-"))
+    subprocess.run(
+        ["git", "worktree", "add", "--detach", str(folder), rev],
+        cwd=REPO, check=True, capture_output=True,
+    )  # fmt: skip
+    try:
+        yield folder
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(folder)], cwd=REPO)
+
+
+def measure(trees: dict[str, Path], runs: int, scratch: Path) -> dict[str, dict[str, list]]:
+    times: dict[str, dict[str, list]] = {name: {} for name in trees}
+    warm = {name: scratch / f"warm-{name}" for name in trees}
+    for name, tree in trees.items():  # fills cache/: machine measurements, decoded digits
+        search(tree, warm[name], "warmup")
+    for run in range(runs):
+        for name, tree in trees.items():  # interleaved: load from other processes hits both
+            rows = times[name]
+            for label, args in LIGHT:
+                argv, env = command(tree, [a.format(studies=warm[name]) for a in args])
+                rows.setdefault(label, []).append(wall(tree, argv, env))
+            argv = [sys.executable, "-c", "import automl"]
+            rows.setdefault('python -c "import automl"', []).append(
+                wall(tree, argv, {**os.environ, "PYTHONPATH": str(tree)})
+            )
+            for how, folder in (
+                ("warm", warm[name]),
+                ("new folder", scratch / f"new-{name}-{run}"),
+            ):
+                running, printed = search(tree, folder, f"run{run}")
+                rows.setdefault(f"search, {how}: first trial RUNNING", []).append(running)
+                rows.setdefault(f"search, {how}: first trial printed", []).append(printed)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--baseline", metavar="REV", help="also run a git worktree of REV")
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/startup.json")
+    args = parser.parse_args()
+    print(machine_line())
+    with (
+        checkout(args.baseline) as base,
+        tempfile.TemporaryDirectory(prefix="automl-bench-startup-") as tmp,
+        CpuMeter() as cpu,
+    ):
+        trees = {"this": REPO, **({"baseline": base} if base else {})}
+        times = measure(trees, args.runs, Path(tmp))
+    medians = {n: {k: statistics.median(v) for k, v in rows.items()} for n, rows in times.items()}
+    print(f"median of {args.runs} runs, seconds; other processes used {cpu.others:.1f} cores")
+    head = f"{'what':<40} {'this':>7}"
+    if base:
+        head += f" {args.baseline:>12} {'this / baseline':>16}"
+    print(head)
+    for label, seconds in medians["this"].items():
+        line = f"{label:<40} {seconds:>7.2f}"
+        if base:
+            before = medians["baseline"][label]
+            line += f" {before:>12.2f} {seconds / before:>15.2f}x"
+        print(line)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    report = {"machine": machine_line(), "baseline": args.baseline, "others_cores": cpu.others}
+    args.out.write_text(json.dumps({**report, "runs": times}, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
