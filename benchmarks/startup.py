@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import re
 import sqlite3
@@ -39,7 +38,7 @@ from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import CpuMeter, machine_line  # noqa: E402
+from common import CpuMeter, machine_line, write_results  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 LIGHT = [
@@ -185,10 +184,8 @@ def main() -> None:
             before = medians["baseline"][label]
             line += f" {before:>12.2f} {seconds / before:>15.2f}x"
         print(line)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     report = {"machine": machine_line(), "baseline": args.baseline, "others_cores": cpu.others}
-    args.out.write_text(json.dumps({**report, "runs": times}, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_results(args.out, {**report, "runs": times})
 
 
 if __name__ == "__main__":
