@@ -26,6 +26,7 @@ import argparse
 import contextlib
 import os
 import re
+import resource
 import sqlite3
 import statistics
 import subprocess
@@ -58,13 +59,21 @@ def command(tree: Path, args: list[str]) -> tuple[list[str], dict[str, str]]:
     return [sys.executable, "-m", "automl", *args], env
 
 
-def wall(tree: Path, argv: list[str], env: dict[str, str]) -> float:
-    start = time.perf_counter()
+def children_cpu() -> float:
+    """CPU seconds (user + system) of the ended child processes so far: the work a command
+    did, which other processes' load inflates far less than its wall time."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def wall(tree: Path, argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of one run of `argv`."""
+    cpu, start = children_cpu(), time.perf_counter()
     done = subprocess.run(argv, cwd=tree, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed in {tree}:\n{done.stdout}{done.stderr}")
-    return seconds
+    return seconds, children_cpu() - cpu
 
 
 def first_started(db: Path) -> float | None:
@@ -81,12 +90,12 @@ def first_started(db: Path) -> float | None:
     return None if row is None or row[0] is None else datetime.fromisoformat(row[0]).timestamp()
 
 
-def search(tree: Path, studies: Path, study: str, demo: bool) -> tuple[float, float | None]:
+def search(tree: Path, studies: Path, study: str, demo: bool) -> tuple[float, float | None, float]:
     """(launch -> first trial RUNNING in the storage, launch -> its line printed or None
-    without `demo`), seconds; the search is stopped then."""
+    without `demo`, CPU seconds until then), seconds; the search is stopped then."""
     argv, env = command(tree, [*SEARCH, "--study", study, "--studies-dir", str(studies)])
     printed: list[float] = []
-    launched = time.time()
+    cpu, launched = children_cpu(), time.time()
     proc = subprocess.Popen(
         argv, cwd=tree, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
@@ -116,7 +125,7 @@ def search(tree: Path, studies: Path, study: str, demo: bool) -> tuple[float, fl
         reader.join(timeout=5)
     if started is None or (demo and not printed):
         raise SystemExit(f"no trial started or printed within {TIMEOUT:.0f} s:\n{''.join(lines)}")
-    return started - launched, printed[0] - launched if printed else None
+    return started - launched, printed[0] - launched if printed else None, children_cpu() - cpu
 
 
 @contextlib.contextmanager
@@ -157,10 +166,15 @@ def measure(
                 ("warm", warm[name]),
                 ("new folder", scratch / f"new-{name}-{run}"),
             ):
-                running, printed = search(tree, folder, f"run{run}", demo)
-                rows.setdefault(f"search, {how}: first trial RUNNING", []).append(running)
+                running, printed, cpu = search(tree, folder, f"run{run}", demo)
+                nan = float("nan")  # the CPU figure belongs to the row the search stopped at
+                rows.setdefault(f"search, {how}: first trial RUNNING", []).append(
+                    (running, nan if demo else cpu)
+                )
                 if demo:
-                    rows.setdefault(f"search, {how}: first trial printed", []).append(printed)
+                    rows.setdefault(f"search, {how}: first trial printed", []).append(
+                        (printed, cpu)
+                    )
     return times
 
 
@@ -179,17 +193,24 @@ def main() -> None:
     ):
         trees = {"this": REPO, **({"baseline": base} if base else {})}
         times = measure(trees, args.runs, Path(tmp), args.demo)
-    medians = {n: {k: statistics.median(v) for k, v in rows.items()} for n, rows in times.items()}
-    print(f"median of {args.runs} runs, seconds; other processes used {cpu.others:.1f} cores")
-    head = f"{'what':<40} {'this':>7}"
+    medians = {
+        name: {
+            k: [statistics.median(column) for column in zip(*v, strict=True)]
+            for k, v in rows.items()
+        }
+        for name, rows in times.items()
+    }
+    print(f"median of {args.runs} runs; other processes used {cpu.others:.1f} cores meanwhile")
+    head = f"{'what':<40} {'wall s':>7} {'CPU s':>6}"
     if base:
-        head += f" {args.baseline:>12} {'this / baseline':>16}"
+        head += f" | {args.baseline + ' wall s':>14} {'CPU s':>6} | {'wall ratio':>10} {'CPU':>6}"
     print(head)
-    for label, seconds in medians["this"].items():
-        line = f"{label:<40} {seconds:>7.2f}"
+    for label, (seconds, work) in medians["this"].items():
+        line = f"{label:<40} {seconds:>7.2f} {work:>6.2f}"
         if base:
-            before = medians["baseline"][label]
-            line += f" {before:>12.2f} {seconds / before:>15.2f}x"
+            before, before_work = medians["baseline"][label]
+            line += f" | {before:>14.2f} {before_work:>6.2f} | {seconds / before:>9.2f}x"
+            line += f" {work / before_work:>5.2f}x"
         print(line)
     report = {"machine": machine_line(), "baseline": args.baseline, "others_cores": cpu.others}
     write_results(args.out, {**report, "runs": times})
