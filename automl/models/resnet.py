@@ -77,7 +77,12 @@ def resnet(cfg: ResNetConfig, num_classes: int, in_chans: int = 3, resolution: i
 
 def __getattr__(name: str) -> Any:  # the network's classes, with torch, when asked for
     if name in ("CONVS", "Projection", "BasicBlock", "ResNet"):
-        from automl.models import resnet_net
+        from automl.models.resnet_net import CONVS, BasicBlock, Projection, ResNet
 
-        return getattr(resnet_net, name)
+        return {
+            "CONVS": CONVS,
+            "Projection": Projection,
+            "BasicBlock": BasicBlock,
+            "ResNet": ResNet,
+        }[name]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
