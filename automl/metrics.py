@@ -5,17 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from sklearn.metrics import (
-    accuracy_score,
-    confusion_matrix,
-    f1_score,
-    precision_recall_fscore_support,
-)
+
+# sklearn (~0.7 s to import) loads in the functions below, when metrics are computed.
 
 
 def classification_metrics(
     targets: Sequence[int], predictions: Sequence[int], classes: Sequence[str]
 ) -> dict:
+    from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+
     y, p = np.asarray(targets), np.asarray(predictions)
     labels = list(range(len(classes)))
     precision, recall, f1, support = precision_recall_fscore_support(
@@ -40,6 +38,8 @@ def classification_metrics(
 
 def f1_scores(targets, predictions, num_classes: int) -> dict[str, float]:
     """Macro and micro F1 over all `num_classes` labels (absent classes count as 0 in macro)."""
+    from sklearn.metrics import f1_score
+
     labels = list(range(num_classes))
     y, p = np.asarray(targets), np.asarray(predictions)
     return {

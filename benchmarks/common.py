@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import statistics
@@ -26,6 +27,13 @@ def machine_line(isa: str | None = None) -> str:
     from automl.train.machine import capability_line
 
     return capability_line() + (f" (kernels capped at {isa})" if isa else "")
+
+
+def write_results(path: Path, data: dict) -> None:
+    """A benchmark's figures as JSON under benchmarks/results/ (git-ignored)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    print(f"wrote {path}")
 
 
 def steady(seconds: list[float]) -> float:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
+import platform
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image, ImageOps
-from torchvision.io import ImageReadMode, decode_image
-from torchvision.transforms.v2 import functional as TF
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +49,8 @@ def decode_file(path: Path, at_least: int | None = None) -> torch.Tensor | None:
         img = _decode_reduced(path, at_least)
         if img is not None:
             return img
+    from torchvision.io import ImageReadMode, decode_image  # torchvision's import costs ~1 s
+
     try:
         img = decode_image(str(path), mode=ImageReadMode.RGB, apply_exif_orientation=True)
     except Exception as exc:
@@ -63,9 +65,47 @@ def decode_file(path: Path, at_least: int | None = None) -> torch.Tensor | None:
     return img.to(torch.uint8)
 
 
+def _native_uint8_bilinear(device: torch.device) -> bool:
+    """Whether torch resizes uint8 bilinearly without a float copy here (torchvision's test)."""
+    return device.type == "cpu" and (
+        torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512")
+        or platform.machine() in ("aarch64", "arm64")
+    )
+
+
 def resize_square(img: torch.Tensor, resolution: int) -> torch.Tensor:
-    """Squash uint8 (..., C, H, W) to (..., C, R, R): the whole image, no crop."""
-    return TF.resize(img, [resolution, resolution], antialias=True)
+    """Squash uint8 (..., C, H, W) to (..., C, R, R): the whole image, no crop.
+
+    The very computation of torchvision's `transforms.v2.functional.resize(img, [R, R],
+    antialias=True)` (bilinear; uint8 natively where torch's kernel takes it, else through
+    float32 and rounded back), without importing torchvision (~1 s)."""
+    shape, numel = img.shape, img.numel()
+    channels, height, width = shape[-3:]
+    if (height, width) == (resolution, resolution):
+        return img
+    out_shape = shape[:-3] + (channels, resolution, resolution)
+    if numel == 0:
+        return img.reshape(out_shape)
+    x = img.reshape(-1, channels, height, width)
+    strides = list(x.stride())
+    if x.is_contiguous(memory_format=torch.channels_last) and len(x) == 1 and numel != strides[0]:
+        strides[0] = numel  # so that torch allocates the output channels_last too
+        x = x.as_strided(x.shape, strides)
+    cast = x.dtype not in (torch.float32, torch.float64) and not (
+        x.dtype == torch.uint8 and _native_uint8_bilinear(x.device)
+    )
+    out = F.interpolate(
+        x.to(torch.float32) if cast else x,
+        size=[resolution, resolution],
+        mode="bilinear",
+        align_corners=False,
+        antialias=True,
+    )
+    if cast:
+        if x.dtype in (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64):
+            out = out.round_()
+        out = out.to(x.dtype)
+    return out.reshape(out_shape)
 
 
 SHRINK_CHUNK = 256  # images resized at a time

@@ -1,18 +1,20 @@
-"""A pretrained timm backbone with a new head, frozen to a searched depth."""
+"""A pretrained timm backbone with a new head, frozen to a searched depth.
+
+The config and the builder; the network (`FinetuneNet`, with torch) is in finetune_net.py.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import torch
-from torch import nn
-
-from automl.config import OptimConfig
 from automl.errors import ConfigError, WeightsError
 from automl.models.freeze import FREEZE_STRATEGIES, apply_freeze
-from automl.models.pretrained import Weights, resolve_weights
 from automl.models.registry import register_model
+
+if TYPE_CHECKING:
+    from automl.models.finetune_net import FinetuneNet
+    from automl.models.pretrained import Weights
 
 
 @dataclass(frozen=True)
@@ -59,52 +61,9 @@ class FinetuneConfig:
 
 
 def _weights(backbone: str, file: str | None) -> Weights:
+    from automl.models.pretrained import resolve_weights  # torch loads with it
+
     return resolve_weights(backbone, file)  # local only: a study fetched them beforehand
-
-
-class FinetuneNet(nn.Module):
-    """backbone (pooled features) -> dropout -> linear; frozen leaves stay in eval mode."""
-
-    def __init__(
-        self,
-        backbone: nn.Module,
-        num_classes: int,
-        dropout: float,
-        frozen: set[str],
-        backbone_lr: float | None,
-        feature_key: str,
-    ) -> None:
-        super().__init__()
-        self.backbone = backbone
-        # timm: pooled output width, after any pre-logits projection (MobileNetV3's conv_head)
-        width = getattr(backbone, "head_hidden_size", None) or backbone.num_features
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(width, num_classes))
-        self.frozen = frozen
-        self.backbone_lr = backbone_lr
-        self.feature_key = feature_key  # see train/features.py
-
-    @property
-    def frozen_backbone(self) -> bool:
-        """Nothing below the head trains, so its features can be computed once."""
-        return not any(p.requires_grad for p in self.backbone.parameters())
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.backbone(x))
-
-    def train(self, mode: bool = True) -> FinetuneNet:
-        super().train(mode)
-        if mode:  # frozen BN keeps its statistics; frozen dropout/drop-path stay off
-            for name, module in self.backbone.named_modules():
-                if name in self.frozen:
-                    module.eval()
-        return self
-
-    def param_groups(self, optim: OptimConfig) -> list[dict]:
-        groups = [{"params": list(self.head.parameters()), "lr": optim.lr}]
-        trainable = [p for p in self.backbone.parameters() if p.requires_grad]
-        if trainable:
-            groups.append({"params": trainable, "lr": self.backbone_lr or optim.lr})
-        return groups
 
 
 @register_model("finetune", FinetuneConfig)
@@ -112,6 +71,8 @@ def finetune(
     cfg: FinetuneConfig, num_classes: int, in_chans: int = 3, resolution: int = 224
 ) -> FinetuneNet:
     import timm
+
+    from automl.models.finetune_net import FinetuneNet
 
     kwargs = {"num_classes": 0, "in_chans": in_chans}
     if cfg.backbone not in timm.list_models():
@@ -132,3 +93,11 @@ def finetune(
     frozen = apply_freeze(backbone, cfg.freeze, cfg.trainable_stages)
     key = f"{cfg.backbone}:{cfg.weights_tag()}:{in_chans}"
     return FinetuneNet(backbone, num_classes, cfg.head_dropout, frozen, cfg.backbone_lr, key)
+
+
+def __getattr__(name: str) -> Any:  # the network class, with torch, when it is asked for
+    if name == "FinetuneNet":
+        from automl.models.finetune_net import FinetuneNet
+
+        return FinetuneNet
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,14 +10,29 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from functools import cache
-
-from torch import nn
-from torch.nn.modules.batchnorm import _NormBase
+from typing import TYPE_CHECKING, Any
 
 from automl.errors import ConfigError
 
+if TYPE_CHECKING:
+    from torch import nn
+
 FREEZE_STRATEGIES = ("head", "bn_head", "last_k", "full")
-NORM_TYPES = (_NormBase, nn.LayerNorm, nn.GroupNorm)
+
+
+@cache
+def norm_types() -> tuple[type, ...]:
+    """The norm layers frozen or trained apart from the rest (torch loads with a model)."""
+    from torch import nn
+    from torch.nn.modules.batchnorm import _NormBase
+
+    return (_NormBase, nn.LayerNorm, nn.GroupNorm)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "NORM_TYPES":
+        return norm_types()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def stage_prefixes(model: nn.Module) -> list[str]:
@@ -53,7 +68,7 @@ def _units(model: nn.Module) -> list[tuple[str, nn.Module]]:
     for name, module in model.named_modules():
         if not name or any(name.startswith(u + ".") for u, _ in units[-1:]):
             continue
-        if isinstance(module, NORM_TYPES) or not any(module.children()):
+        if isinstance(module, norm_types()) or not any(module.children()):
             units.append((name, module))
     return units
 
@@ -70,7 +85,7 @@ def frozen_modules(model: nn.Module, strategy: str, trainable_stages: int = 0) -
     if strategy == "head":
         return {n for n, _ in leaves}
     if strategy == "bn_head":
-        return {n for n, m in leaves if not isinstance(m, NORM_TYPES)}
+        return {n for n, m in leaves if not isinstance(m, norm_types())}
     prefixes = stage_prefixes(model)
     if not 1 <= trainable_stages <= len(prefixes):
         raise ConfigError(f"trainable_stages must be 1..{len(prefixes)}, got {trainable_stages}")

@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-from functools import partial
-
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from automl.registry import choose
 
-ACTIVATIONS: dict[str, type[nn.Module] | partial] = {
-    "relu": nn.ReLU,
-    "gelu": nn.GELU,
-    "silu": nn.SiLU,
-    "mish": nn.Mish,
-    "leaky_relu": partial(nn.LeakyReLU, negative_slope=0.1),
-    "elu": nn.ELU,
-    "tanh": nn.Tanh,
+if TYPE_CHECKING:
+    from torch import nn
+
+# name -> (class in torch.nn, its arguments); torch loads when a layer is made, not before
+ACTIVATIONS: dict[str, tuple[str, dict[str, Any]]] = {
+    "relu": ("ReLU", {}),
+    "gelu": ("GELU", {}),
+    "silu": ("SiLU", {}),
+    "mish": ("Mish", {}),
+    "leaky_relu": ("LeakyReLU", {"negative_slope": 0.1}),
+    "elu": ("ELU", {}),
+    "tanh": ("Tanh", {}),
 }
 
 
 def get_activation(name: str) -> nn.Module:
-    return choose(ACTIVATIONS, name, "activation")()
+    from torch import nn
+
+    cls, kwargs = choose(ACTIVATIONS, name, "activation")
+    return getattr(nn, cls)(**kwargs)

@@ -6,15 +6,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from automl.config import DataConfig, OptimConfig, TrialConfig
 from automl.errors import ConfigError
 from automl.registry import Registry
 
-Builder = Callable[..., nn.Module]  # (cfg, num_classes, in_chans, resolution) -> nn.Module
+if TYPE_CHECKING:
+    from torch import nn
+
+Builder = Callable[..., "nn.Module"]  # (cfg, num_classes, in_chans, resolution) -> nn.Module
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,21 @@
-"""The 5-block CNN users hand-write: [conv -> (BN) -> activation -> max-pool] x 5, dense, output."""
+"""The 5-block CNN users hand-write: [conv -> (BN) -> activation -> max-pool] x 5, dense, output.
+
+The config and its closed forms; the network (`ScratchCNN`, with torch) is in scratch_cnn_net.py.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
-
-from torch import nn
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from automl.errors import ConfigError
 from automl.models.layers import ACTIVATIONS, get_activation
 from automl.models.registry import register_model
 
+if TYPE_CHECKING:
+    from torch import nn
+
 FILTER_ORGS = ("same", "double", "half")
-MONOTONE = {"relu", "leaky_relu", "elu", "tanh"}  # non-decreasing activations
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,10 @@ class ScratchCNNConfig:
             int(min(self.max_filters, max(self.min_filters, round(self.base_filters * factor**i))))
             for i in range(self.blocks)
         ]
+
+    def output_side(self, resolution: int) -> int:
+        """The feature map's side after the last block's pool."""
+        return output_size(resolution, self.blocks)
 
     def closed_form_size(self, in_chans: int, resolution: int, num_classes: int) -> tuple[int, int]:
         """(parameters, forward FLOPs of one image) by formula, checked against the counts."""
@@ -97,42 +104,18 @@ def closed_form_params(
     return conv + (d * d * widths[-1] + 1) * n + (n + 1) * num_classes
 
 
-class ScratchCNN(nn.Module):
-    def __init__(self, cfg: ScratchCNNConfig, num_classes: int, in_chans: int, resolution: int):
-        super().__init__()
-        layers: list[nn.Module] = []
-        channels = in_chans
-        # max-pool commutes with a non-decreasing activation: pooling first gives the same
-        # output with the activation on a quarter of the elements.
-        pool_first = cfg.activation in MONOTONE
-        for width in cfg.filters():
-            conv = nn.Conv2d(
-                channels,
-                width,
-                cfg.kernel_size,
-                padding=cfg.kernel_size // 2,
-                bias=not cfg.batch_norm,
-            )
-            norm = nn.BatchNorm2d(width) if cfg.batch_norm else nn.Identity()
-            act, pool = get_activation(cfg.activation), nn.MaxPool2d(2, ceil_mode=True)
-            layers += [conv, norm, *((pool, act) if pool_first else (act, pool))]
-            channels = width
-        self.features = nn.Sequential(*layers)
-        side = output_size(resolution, cfg.blocks)
-        self.head = nn.Sequential(
-            nn.Flatten(),
-            nn.Linear(channels * side * side, cfg.dense_units),
-            get_activation(cfg.activation),
-            nn.Dropout(cfg.dropout),
-            nn.Linear(cfg.dense_units, num_classes),
-        )
-
-    def forward(self, x):
-        return self.head(self.features(x))
-
-
 @register_model("scratch_cnn", ScratchCNNConfig)
 def scratch_cnn(
     cfg: ScratchCNNConfig, num_classes: int, in_chans: int = 3, resolution: int = 32
-) -> ScratchCNN:
+) -> nn.Module:
+    from automl.models.scratch_cnn_net import ScratchCNN
+
     return ScratchCNN(cfg, num_classes, in_chans, resolution)
+
+
+def __getattr__(name: str) -> Any:  # the network class, with torch, when it is asked for
+    if name == "ScratchCNN":
+        from automl.models.scratch_cnn_net import ScratchCNN
+
+        return ScratchCNN
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

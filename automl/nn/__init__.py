@@ -7,12 +7,22 @@ by tests/nn. See docs/nn.md for each layer and its reference.
     from automl.nn import Conv2d, BatchInstanceNorm2d, get_norm
 """
 
-from automl.nn import functional
-from automl.nn.batch_instance import BatchInstanceNorm2d
-from automl.nn.blur import Blur2d
-from automl.nn.conv import Conv2d
-from automl.nn.norm import BatchNorm2d, GroupNorm, InstanceNorm2d, LayerNorm2d
-from automl.nn.norm_table import NORM_IMPLS, NORMS, get_norm, norm_impls
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Names load on first use: the name tables (NORMS, NORM_IMPLS) need no torch.
+_WHERE = {
+    "functional": "automl.nn.functional",
+    "BatchInstanceNorm2d": "automl.nn.batch_instance",
+    "Blur2d": "automl.nn.blur",
+    "Conv2d": "automl.nn.conv",
+    **dict.fromkeys(
+        ["BatchNorm2d", "GroupNorm", "InstanceNorm2d", "LayerNorm2d"], "automl.nn.norm"
+    ),
+    **dict.fromkeys(["NORM_IMPLS", "NORMS", "get_norm", "norm_impls"], "automl.nn.norm_table"),
+}
 
 __all__ = [
     "NORMS",
@@ -28,3 +38,23 @@ __all__ = [
     "get_norm",
     "norm_impls",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = importlib.import_module(_WHERE[name])
+    return module if name == "functional" else getattr(module, name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])
+
+
+if TYPE_CHECKING:
+    from automl.nn import functional
+    from automl.nn.batch_instance import BatchInstanceNorm2d
+    from automl.nn.blur import Blur2d
+    from automl.nn.conv import Conv2d
+    from automl.nn.norm import BatchNorm2d, GroupNorm, InstanceNorm2d, LayerNorm2d
+    from automl.nn.norm_table import NORM_IMPLS, NORMS, get_norm, norm_impls

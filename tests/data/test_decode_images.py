@@ -77,3 +77,29 @@ def test_resize_square_squashes_whole_image() -> None:
         12,
         12,
     )
+
+
+@pytest.mark.parametrize("shape", [(3, 37, 53), (1, 1, 8, 8), (5, 3, 96, 64), (3, 20, 20)])
+@pytest.mark.parametrize("resolution", [8, 32, 50])
+@pytest.mark.parametrize("native", [True, False])
+def test_resize_square_gives_torchvisions_pixels(monkeypatch, shape, resolution, native) -> None:
+    """resize_square computes what torchvision's resize does, pixel for pixel, without it:
+    uint8 natively where torch's kernel takes it, through float32 elsewhere; a single
+    channels-last image stays channels-last."""
+    from torchvision.transforms.v2 import functional as TF
+    from torchvision.transforms.v2.functional import _geometry
+
+    from automl.data import decode
+
+    monkeypatch.setattr(decode, "_native_uint8_bilinear", lambda device: native)
+    monkeypatch.setattr(_geometry, "_do_native_uint8_resize_on_cpu", lambda mode: native)
+    g = torch.Generator().manual_seed(sum(shape) + resolution)
+    img = torch.randint(0, 256, shape, dtype=torch.uint8, generator=g)
+    inputs = [img, img.float() * 0.5]
+    if img.ndim == 3:  # one image, laid out channels-last
+        inputs.append(img.unsqueeze(0).contiguous(memory_format=torch.channels_last)[0])
+    for x in inputs:
+        ours, theirs = resize_square(x, resolution), TF.resize(x, [resolution] * 2, antialias=True)
+        assert ours.dtype == theirs.dtype and ours.shape == theirs.shape
+        assert torch.equal(ours, theirs)
+        assert ours.stride() == theirs.stride()

@@ -222,6 +222,13 @@ def test_norm_table_torch_and_automl_agree(name):
         assert_same_module(automl_norm, torch_norm, steps=2)
 
 
+def test_norm_names_match_the_layers_made():
+    """NORMS (names and implementations, no torch needed) lists what the factories make."""
+    from automl.nn.norm_table import factories
+
+    assert {name: tuple(impls) for name, impls in factories().items()} == NORMS
+
+
 def test_norm_table_errors_name_the_choices():
     from automl import ConfigError
 
