@@ -11,14 +11,16 @@ import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 
-from automl.data import DataSource, open_source
 from automl.errors import StudyError
 from automl.errors import flag as flag_of
 from automl.spaces import Space, get_space
+
+if TYPE_CHECKING:
+    from automl.data import DataSource
 
 SETTLE_SECONDS = 60.0  # how long a second process waits for the first to write the record
 
@@ -172,6 +174,8 @@ class StudyRecord:
         """The study's data where it is now (`data`/`test_dir`: moved there), refused in one
         line when its training images, or with `held_out` its held-out ones (hashed: only for
         those who read them), are not the ones the study was made on."""
+        from automl.data import open_source  # torch: only where data is opened
+
         source = open_source(*self.data_location(data, test_dir))
         now = dataclasses.replace(
             self,
