@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -53,18 +54,27 @@ def one_thread():
 
 
 @pytest.fixture(scope="session")
-def digits_study(tmp_path_factory) -> tuple[Path, str]:
-    """(studies_dir, study name) of a 3-trial digits study that has not been finalized."""
-    studies_dir = tmp_path_factory.mktemp("studies")
-    automl.search("scratch_cnn", study="tiny", trials=3, studies_dir=studies_dir, **TINY)
-    return studies_dir, "tiny"
+def searched(tmp_path_factory) -> Path:
+    """The studies folder of a 3-trial digits study "fin", searched once: the fixtures below
+    each use a copy, so that no test sees what another did to it."""
+    studies_dir = tmp_path_factory.mktemp("searched")
+    automl.search("scratch_cnn", study="fin", trials=3, studies_dir=studies_dir, **TINY)
+    return studies_dir
 
 
 @pytest.fixture(scope="session")
-def finalized(tmp_path_factory) -> tuple[Path, automl.FinalResult]:
+def digits_study(searched, tmp_path_factory) -> tuple[Path, str]:
+    """(studies_dir, study name) of a 3-trial digits study that has not been finalized."""
+    studies_dir = tmp_path_factory.mktemp("studies")
+    shutil.copytree(searched, studies_dir, dirs_exist_ok=True)
+    return studies_dir, "fin"
+
+
+@pytest.fixture(scope="session")
+def finalized(searched, tmp_path_factory) -> tuple[Path, automl.FinalResult]:
     """(studies_dir, result) of a digits study searched and finalized once."""
     studies_dir = tmp_path_factory.mktemp("final")
-    automl.search("scratch_cnn", study="fin", trials=3, studies_dir=studies_dir, **TINY)
+    shutil.copytree(searched, studies_dir, dirs_exist_ok=True)
     return studies_dir, automl.finalize("fin", studies_dir=studies_dir)
 
 
