@@ -30,10 +30,47 @@ _TINY_PARAMS = {
 }
 
 
+# Session fixtures worth building once: under `pytest -n N --dist loadgroup` (`make test`)
+# every test that needs one runs in the same worker process, which builds it once.
+SHARED = {"searched": "digits", "postgres_server": "postgres"}  # fixture -> xdist group
+MAX_WORKERS = 4  # test processes under `-n auto`: more gain little and each holds torch
+
+
 def pytest_configure(config):
     """Tests never touch the network: weights come from local caches and packages only (the
-    download branch is tested with a fake hub, tests/models/test_weights.py)."""
+    download branch is tested with a fake hub, tests/models/test_weights.py).
+
+    Under pytest-xdist, each of the N worker processes trains with its share of the cores
+    (torch, and the automl processes the tests start, read OMP_NUM_THREADS): N processes
+    with every core each would oversubscribe the CPU."""
     os.environ["HF_HUB_OFFLINE"] = "1"
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1 and "OMP_NUM_THREADS" not in os.environ:
+        import torch
+
+        from automl.train.machine import usable_cores
+
+        threads = max(1, usable_cores() // workers)
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+        torch.set_num_threads(threads)
+
+
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto`: one test process per usable core (affinity and CPU quota), at most 4."""
+    from automl.train.machine import usable_cores
+
+    return min(MAX_WORKERS, usable_cores())
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(items):
+    """Group the tests that use a SHARED session fixture (a test already in a group keeps it)."""
+    for item in items:
+        if item.get_closest_marker("xdist_group"):
+            continue
+        group = next((SHARED[f] for f in item.fixturenames if f in SHARED), None)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture
