@@ -17,9 +17,13 @@ demo: install  ## the demo study starts afresh each time
 	$(BIN)/automl search --study demo --trials 12 --epochs 4
 	$(BIN)/automl finalize --study demo
 
+# Test processes (pytest-xdist): auto is one per usable core, at most 4 (tests/conftest.py);
+# TEST_WORKERS=0 runs every test in this one.
+TEST_WORKERS ?= auto
+
 test: install
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations 10
 
 bench: install
 	$(BIN)/python benchmarks/epoch_time.py

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -29,10 +30,47 @@ _TINY_PARAMS = {
 }
 
 
+# Session fixtures worth building once: under `pytest -n N --dist loadgroup` (`make test`)
+# every test that needs one runs in the same worker process, which builds it once.
+SHARED = {"searched": "digits", "postgres_server": "postgres"}  # fixture -> xdist group
+MAX_WORKERS = 4  # test processes under `-n auto`: more gain little and each holds torch
+
+
 def pytest_configure(config):
     """Tests never touch the network: weights come from local caches and packages only (the
-    download branch is tested with a fake hub, tests/models/test_weights.py)."""
+    download branch is tested with a fake hub, tests/models/test_weights.py).
+
+    Under pytest-xdist, each of the N worker processes trains with its share of the cores
+    (torch, and the automl processes the tests start, read OMP_NUM_THREADS): N processes
+    with every core each would oversubscribe the CPU."""
     os.environ["HF_HUB_OFFLINE"] = "1"
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1 and "OMP_NUM_THREADS" not in os.environ:
+        import torch
+
+        from automl.train.machine import usable_cores
+
+        threads = max(1, usable_cores() // workers)
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+        torch.set_num_threads(threads)
+
+
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto`: one test process per usable core (affinity and CPU quota), at most 4."""
+    from automl.train.machine import usable_cores
+
+    return min(MAX_WORKERS, usable_cores())
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(items):
+    """Group the tests that use a SHARED session fixture (a test already in a group keeps it)."""
+    for item in items:
+        if item.get_closest_marker("xdist_group"):
+            continue
+        group = next((SHARED[f] for f in item.fixturenames if f in SHARED), None)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture
@@ -53,18 +91,27 @@ def one_thread():
 
 
 @pytest.fixture(scope="session")
-def digits_study(tmp_path_factory) -> tuple[Path, str]:
-    """(studies_dir, study name) of a 3-trial digits study that has not been finalized."""
-    studies_dir = tmp_path_factory.mktemp("studies")
-    automl.search("scratch_cnn", study="tiny", trials=3, studies_dir=studies_dir, **TINY)
-    return studies_dir, "tiny"
+def searched(tmp_path_factory) -> Path:
+    """The studies folder of a 3-trial digits study "fin", searched once: the fixtures below
+    each use a copy, so that no test sees what another did to it."""
+    studies_dir = tmp_path_factory.mktemp("searched")
+    automl.search("scratch_cnn", study="fin", trials=3, studies_dir=studies_dir, **TINY)
+    return studies_dir
 
 
 @pytest.fixture(scope="session")
-def finalized(tmp_path_factory) -> tuple[Path, automl.FinalResult]:
+def digits_study(searched, tmp_path_factory) -> tuple[Path, str]:
+    """(studies_dir, study name) of a 3-trial digits study that has not been finalized."""
+    studies_dir = tmp_path_factory.mktemp("studies")
+    shutil.copytree(searched, studies_dir, dirs_exist_ok=True)
+    return studies_dir, "fin"
+
+
+@pytest.fixture(scope="session")
+def finalized(searched, tmp_path_factory) -> tuple[Path, automl.FinalResult]:
     """(studies_dir, result) of a digits study searched and finalized once."""
     studies_dir = tmp_path_factory.mktemp("final")
-    automl.search("scratch_cnn", study="fin", trials=3, studies_dir=studies_dir, **TINY)
+    shutil.copytree(searched, studies_dir, dirs_exist_ok=True)
     return studies_dir, automl.finalize("fin", studies_dir=studies_dir)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 
 import numpy as np
 import optuna
@@ -10,6 +11,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import TrialState, create_trial
 
 from automl.models.scratch_cnn import ScratchCNNConfig, closed_form_flops, closed_form_params
+from automl.study.storage import sqlite_path
 
 CLASSES = [str(d) for d in range(10)]
 SPACE = {
@@ -55,7 +57,31 @@ def sample_params(rng: np.random.Generator) -> dict:
 
 
 def scratch_study(storage: str, name: str, n_trials: int, seed: int = 0) -> optuna.Study:
-    """A scratch_cnn-like study: batch_norm and lr matter, the rest is noise; ~1/4 pruned."""
+    """A scratch_cnn-like study: batch_norm and lr matter, the rest is noise; ~1/4 pruned.
+
+    With a SQLite file `storage`, optuna writes the study into an in-memory SQLite database
+    and that database is then copied into the file whole (SQLite's backup API): optuna adds a
+    trial in one commit of some 40 statements, and on a file each commit waits for the disk
+    (1,000 trials: about half the time)."""
+    path = sqlite_path(storage)
+    if path is None:
+        return _write(optuna.storages.RDBStorage(storage), name, n_trials, seed)
+    memory = optuna.storages.RDBStorage("sqlite:///:memory:")
+    _write(memory, name, n_trials, seed)
+    source = memory.engine.raw_connection()
+    try:
+        with sqlite3.connect(path) as target:
+            source.driver_connection.backup(target)
+        target.close()
+    finally:
+        source.close()
+        memory.engine.dispose()
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def _write(
+    storage: optuna.storages.RDBStorage, name: str, n_trials: int, seed: int
+) -> optuna.Study:
     rng = np.random.default_rng(seed)
     study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
     for key, value in ATTRS.items():

@@ -19,9 +19,12 @@ def postgres_server():
         yield server
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.xdist_group("postgres"))]
+)
 def storage_url(request, tmp_path):
-    """A fresh storage URL: an SQLite file, then a new PostgreSQL database."""
+    """A fresh storage URL: an SQLite file, then a new PostgreSQL database (its tests run in
+    the xdist group of `postgres_server`, tests/conftest.py SHARED, which holds the server)."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'study.db'}"
     return request.getfixturevalue("postgres_server").new_database()
