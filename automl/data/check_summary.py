@@ -21,7 +21,7 @@ class DataCheckSummary:
     small: int  # images smaller than the resolution asks
     threshold: int  # perceptual-hash distance counted as a near copy
     ran: str | None = None  # when a study ran it (UTC, ISO)
-    dedupe: bool | None = None  # --dedupe left the pairs across out (None: not a study's check)
+    dedupe: bool | None = None  # whether --dedupe left the pairs across out (a study)
     excluded: int | None = None  # training photos --dedupe left out
 
     def to_dict(self) -> dict[str, Any]:
