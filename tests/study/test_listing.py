@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from automl.cli import app
 from automl.study import listing, tables
-from automl.study.listing import list_studies, read_through_optuna
+from automl.study.listing import list_studies, read_through_optuna, spent
 from automl.study.record import FinalRun
 from automl.study.tables import UnknownSchema, read_studies
 
@@ -106,7 +106,7 @@ def _unknown(path):
 
 
 def test_listing_is_the_same_as_through_optuna(tmp_path, monkeypatch):
-    _every_kind_of_study(tmp_path)
+    url = _every_kind_of_study(tmp_path)
     (tmp_path / "notes.db").write_bytes(b"not a database")  # skipped, as before
     sqlite3.connect(tmp_path / "other-app.db").execute("CREATE TABLE t (x)").connection.close()
     before = (tmp_path / "other-app.db").read_bytes()
@@ -123,6 +123,7 @@ def test_listing_is_the_same_as_through_optuna(tmp_path, monkeypatch):
     assert many.counts == {"RUNNING": 1, "COMPLETE": 3, "PRUNED": 1, "FAIL": 1, "WAITING": 1}
     assert many.best_value == float("inf") and many.test_accuracy == 0.75
     assert many.spent.over_limits == 1 and many.spent.epochs == 5
+    assert many.spent == spent(optuna.load_study(study_name="many", storage=url).trials)
     assert (tmp_path / "other-app.db").read_bytes() == before  # no table added
     listed = _cli_listing(tmp_path, monkeypatch, through_optuna=False)
     assert listed == _cli_listing(tmp_path, monkeypatch, through_optuna=True)
