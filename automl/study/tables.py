@@ -40,6 +40,9 @@ class StoredTrial:
 
 @dataclass(frozen=True)
 class StoredStudy:
+    """What a listing reads of a study; FinalRun.stored reads its `user_attrs`, as
+    TrialRecord.of reads a trial's."""
+
     name: str
     user_attrs: dict[str, Any]
     trials: list[StoredTrial]
