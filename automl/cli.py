@@ -149,8 +149,19 @@ def _print_version(asked: bool) -> None:
         raise typer.Exit()
 
 
+def _route_optuna_logs() -> None:
+    """Optuna's log lines through the handler `setup` made: WARNING and up, all with -v."""
+    import optuna
+
+    verbose = logging.getLogger().isEnabledFor(logging.DEBUG)
+    optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.WARNING)
+    optuna.logging.disable_default_handler()
+    optuna.logging.enable_propagation()
+
+
 @app.callback()
 def setup(
+    ctx: typer.Context,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
     version: Annotated[
         bool,
@@ -159,7 +170,6 @@ def setup(
         ),
     ] = False,
 ):
-    import optuna
     from rich.logging import RichHandler
 
     handler = RichHandler(console=err, show_time=False, show_path=False)
@@ -170,9 +180,8 @@ def setup(
         handlers=[handler],
         force=True,
     )
-    optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.WARNING)
-    optuna.logging.disable_default_handler()
-    optuna.logging.enable_propagation()
+    if ctx.invoked_subcommand != "studies":  # it reads the studies folder without Optuna
+        _route_optuna_logs()
     for chatty in ("timm", "onnxscript", "onnx_ir"):  # their INFO lines narrate internals
         logging.getLogger(chatty).setLevel(logging.DEBUG if verbose else logging.WARNING)
 
@@ -496,7 +505,7 @@ def studies(storage: Storage = None, studies_dir: StudiesDir = STUDIES_DIR):
     """List studies with their best value and trial counts per state."""
     from automl.study.listing import list_studies
 
-    found = list_studies(storage, studies_dir)
+    found = list_studies(storage, studies_dir, before_optuna=_route_optuna_logs)
     if not found:
         out.print(f"no studies in {storage or studies_dir}")
         return

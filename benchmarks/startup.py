@@ -4,7 +4,8 @@ Every row runs in a new process (what a user typing the command, a `--workers` p
 `automl worker` pod pays), `--runs` times (default 5), and the median is printed:
 
 - `automl --help`, `--version`, `studies`, `spaces`, `spaces scratch_cnn` and
-  `python -c "import automl"`: launch to exit;
+  `python -c "import automl"`: launch to exit; `studies` lists a folder of 6 studies
+  (copies of the warm-up search's study, each under its own name);
 - `automl search` on the built-in digits (`--trials 12 --epochs 4`, what `make demo` runs):
   launch to the first trial's RUNNING state in the storage (its `datetime_start`, read from
   the study's SQLite file); with `--demo` also launch to the first trial's line on the
@@ -15,9 +16,9 @@ Every row runs in a new process (what a user typing the command, a `--workers` p
 
 `--baseline REV` runs the same from a `git worktree` of another commit, interleaved run by
 run with this checkout (the load of other processes then falls on both alike), and prints
-the ratio this / baseline.
+the ratio this / baseline. `--only TEXT` runs only the rows whose label holds TEXT.
 
-Usage: python benchmarks/startup.py [--runs 5] [--baseline REV] [--demo]
+Usage: python benchmarks/startup.py [--runs 5] [--baseline REV] [--demo] [--only TEXT]
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import contextlib
 import os
 import re
 import resource
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -45,11 +47,12 @@ REPO = Path(__file__).resolve().parent.parent
 LIGHT = [
     ("automl --help", ["--help"]),
     ("automl --version", ["--version"]),
-    ("automl studies", ["studies", "--studies-dir", "{studies}"]),
+    ("automl studies (6 studies in the folder)", ["studies", "--studies-dir", "{listed}"]),
     ("automl spaces", ["spaces"]),
     ("automl spaces scratch_cnn", ["spaces", "scratch_cnn"]),
 ]
 SEARCH = ["search", "--trials", "12", "--epochs", "4"]  # make demo's search
+LISTED = 6  # studies in the folder `automl studies` lists
 TRIAL_LINE = re.compile(r"^#\d+ ")  # what the terminal prints when a trial ends
 TIMEOUT = 900.0
 
@@ -128,6 +131,17 @@ def search(tree: Path, studies: Path, study: str, demo: bool) -> tuple[float, fl
     return started - launched, printed[0] - launched if printed else None, children_cpu() - cpu
 
 
+def listing_folder(study_db: Path, folder: Path) -> Path:
+    """A studies folder of LISTED copies of the study in `study_db`, each its own name."""
+    folder.mkdir()
+    for i in range(LISTED):
+        copy = folder / f"study{i}.db"
+        shutil.copyfile(study_db, copy)
+        with contextlib.closing(sqlite3.connect(copy)) as con, con:
+            con.execute("UPDATE studies SET study_name = ?", (copy.stem,))
+    return folder
+
+
 @contextlib.contextmanager
 def checkout(rev: str | None) -> Iterator[Path | None]:
     """A detached `git worktree` of `rev`, removed afterwards."""
@@ -146,26 +160,33 @@ def checkout(rev: str | None) -> Iterator[Path | None]:
 
 
 def measure(
-    trees: dict[str, Path], runs: int, scratch: Path, demo: bool
+    trees: dict[str, Path], runs: int, scratch: Path, demo: bool, only: str = ""
 ) -> dict[str, dict[str, list]]:
     times: dict[str, dict[str, list]] = {name: {} for name in trees}
     warm = {name: scratch / f"warm-{name}" for name in trees}
     for name, tree in trees.items():  # fills cache/: machine measurements, decoded digits
         search(tree, warm[name], "warmup", demo)
+    first = warm[next(iter(trees))] / "warmup.db"  # every tree lists the same studies
+    listed = {name: listing_folder(first, scratch / f"listed-{name}") for name in trees}
     for run in range(runs):
         for name, tree in trees.items():  # interleaved: load from other processes hits both
             rows = times[name]
             for label, args in LIGHT:
-                argv, env = command(tree, [a.format(studies=warm[name]) for a in args])
+                if only not in label:
+                    continue
+                argv, env = command(tree, [a.format(listed=listed[name]) for a in args])
                 rows.setdefault(label, []).append(wall(tree, argv, env))
-            argv = [sys.executable, "-c", "import automl"]
-            rows.setdefault('python -c "import automl"', []).append(
-                wall(tree, argv, {**os.environ, "PYTHONPATH": str(tree)})
-            )
+            if only in 'python -c "import automl"':
+                argv = [sys.executable, "-c", "import automl"]
+                rows.setdefault('python -c "import automl"', []).append(
+                    wall(tree, argv, {**os.environ, "PYTHONPATH": str(tree)})
+                )
             for how, folder in (
                 ("warm", warm[name]),
                 ("new folder", scratch / f"new-{name}-{run}"),
             ):
+                if only not in f"search, {how}: first trial RUNNING":
+                    continue
                 running, printed, cpu = search(tree, folder, f"run{run}", demo)
                 nan = float("nan")  # the CPU figure belongs to the row the search stopped at
                 rows.setdefault(f"search, {how}: first trial RUNNING", []).append(
@@ -183,6 +204,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--baseline", metavar="REV", help="also run a git worktree of REV")
     parser.add_argument("--demo", action="store_true", help="also time the first trial's line")
+    parser.add_argument("--only", default="", metavar="TEXT", help="rows whose label holds it")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/startup.json")
     args = parser.parse_args()
     print(machine_line())
@@ -192,7 +214,7 @@ def main() -> None:
         CpuMeter() as cpu,
     ):
         trees = {"this": REPO, **({"baseline": base} if base else {})}
-        times = measure(trees, args.runs, Path(tmp), args.demo)
+        times = measure(trees, args.runs, Path(tmp), args.demo, args.only)
     medians = {
         name: {
             k: [statistics.median(column) for column in zip(*v, strict=True)]

@@ -1,18 +1,32 @@
 """`automl studies`: every study with its best value, trial counts per state, and how its
-compute was spent."""
+compute was spent.
+
+The studies folder's SQLite files are read without Optuna (automl/study/tables.py), which
+takes milliseconds where importing Optuna and opening each storage takes about a second;
+other storages, and files in a schema that module does not know, are read through Optuna.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import optuna
-from optuna.trial import TrialState
+from typing import TYPE_CHECKING
 
 from automl.paths import STUDIES_DIR, Paths
 from automl.study.record import FinalRun, TrialRecord
-from automl.study.storage import is_optuna_sqlite, open_storage
+from automl.study.tables import (
+    STATES,
+    StoredStudy,
+    StoredTrial,
+    UnknownSchema,
+    is_optuna_sqlite,
+    read_studies,
+)
+
+if TYPE_CHECKING:
+    import optuna
 
 
 @dataclass(frozen=True)
@@ -66,7 +80,9 @@ ALWAYS_SHOWN = ("decoding", "training", "evaluation")
 OTHER_SHOWN = 0.02  # the unnamed rest is shown when it is over this share of the time
 
 
-def spent(trials: Sequence[optuna.trial.FrozenTrial]) -> Spent:
+def spent(trials: Sequence[optuna.trial.FrozenTrial | StoredTrial]) -> Spent:
+    """The account of `trials`: Optuna's, or those a listing read from the tables."""
+    states = [_state(t) for t in trials]
     records = [TrialRecord.of(t) for t in trials]
     history = [row for r in records for row in r.history]
     decode = sum(r.decode_seconds for r in records)
@@ -75,9 +91,9 @@ def spent(trials: Sequence[optuna.trial.FrozenTrial]) -> Spent:
         return sum(r.parts_seconds.get(name, 0.0) for r in records)
 
     return Spent(
-        complete=sum(t.state == TrialState.COMPLETE for t in trials),
-        pruned=sum(t.state == TrialState.PRUNED for t in trials),
-        failed=sum(t.state == TrialState.FAIL for t in trials),
+        complete=states.count("COMPLETE"),
+        pruned=states.count("PRUNED"),
+        failed=states.count("FAIL"),
         epochs=sum(int(r.epochs_run or 0) for r in records),
         seconds=decode + part("startup") + sum(r.wall_time for r in records),
         decode=decode,
@@ -102,31 +118,63 @@ class StudyInfo:
 
 
 def list_studies(
-    storage: str | None = None, studies_dir: str | Path = STUDIES_DIR
+    storage: str | None = None,
+    studies_dir: str | Path = STUDIES_DIR,
+    *,
+    before_optuna: Callable[[], None] = lambda: None,
 ) -> list[StudyInfo]:
-    """Studies in `storage`, or in every `<studies_dir>/*.db` when no storage is given."""
+    """Studies in `storage`, or in every `<studies_dir>/*.db` when no storage is given.
+    `before_optuna` runs before each storage that needs Optuna is read (the CLI routes
+    Optuna's log lines then); the studies folder's files seldom do."""
     if storage:
-        urls = [storage]
-    else:  # only files that are Optuna databases: opening any other would add tables to it
-        files = Paths(studies_dir).databases()
-        urls = [f"sqlite:///{p}" for p in files if is_optuna_sqlite(p)]
+        before_optuna()
+        return [_info(study, storage) for study in read_through_optuna(storage)]
     found = []
-    for url in urls:
-        rdb = open_storage(url, must_exist=True)
-        for summary in optuna.get_all_study_summaries(rdb, include_best_trial=False):
-            study = optuna.load_study(study_name=summary.study_name, storage=rdb)
-            trials = study.get_trials(deepcopy=False)
-            counts = {s.name: sum(t.state == s for t in trials) for s in TrialState}
-            complete = [t.value for t in trials if t.state == TrialState.COMPLETE]
-            runs = FinalRun.stored(study)
-            found.append(
-                StudyInfo(
-                    summary.study_name,
-                    url,
-                    max(complete, default=None),
-                    {k: v for k, v in counts.items() if v},
-                    runs[-1].accuracy if runs else None,
-                    spent(trials),
-                )
-            )
+    for path in Paths(studies_dir).databases():
+        if not is_optuna_sqlite(path):  # opening any other file would add tables to it
+            continue
+        url = f"sqlite:///{path}"
+        try:
+            studies = read_studies(path)
+        except (UnknownSchema, sqlite3.Error):
+            before_optuna()
+            studies = read_through_optuna(url)
+        found += [_info(study, url) for study in studies]
     return found
+
+
+def read_through_optuna(url: str) -> list[StoredStudy]:
+    """The studies in the storage at `url`, read by Optuna: what read_studies reads."""
+    import optuna
+
+    from automl.study.storage import open_storage
+
+    rdb = open_storage(url, must_exist=True)
+    studies = []
+    for summary in optuna.get_all_study_summaries(rdb, include_best_trial=False):
+        study = optuna.load_study(study_name=summary.study_name, storage=rdb)
+        trials = [
+            StoredTrial(t.number, t.state.name, t.values, t.user_attrs)
+            for t in study.get_trials(deepcopy=False)
+        ]
+        studies.append(StoredStudy(summary.study_name, study.user_attrs, trials))
+    return studies
+
+
+def _info(study: StoredStudy, url: str) -> StudyInfo:
+    counts = {state: sum(t.state == state for t in study.trials) for state in STATES}
+    complete = [t.value for t in study.trials if t.state == "COMPLETE"]
+    runs = FinalRun.stored(study)
+    return StudyInfo(
+        study.name,
+        url,
+        max(complete, default=None),
+        {k: v for k, v in counts.items() if v},
+        runs[-1].accuracy if runs else None,
+        spent(study.trials),
+    )
+
+
+def _state(trial: optuna.trial.FrozenTrial | StoredTrial) -> str:
+    """A trial's state by its name: Optuna's TrialState, or the name a StoredTrial holds."""
+    return trial.state if isinstance(trial.state, str) else trial.state.name

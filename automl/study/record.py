@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import optuna
-
 from automl.errors import StudyError
 from automl.errors import flag as flag_of
-from automl.spaces import Space, get_space
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # not imported: `automl studies` reads the records without Optuna
+    import optuna
+
     from automl.data import DataSource
+    from automl.spaces import Space
 
 SETTLE_SECONDS = 60.0  # how long a second process waits for the first to write the record
 
@@ -59,6 +59,8 @@ class StudyRecord:
 
     def load_space(self) -> Space:
         """The study's space, its categoricals narrowed as when the study was created."""
+        from automl.spaces import get_space
+
         return get_space(self.space_file or self.space).with_choices(self.choices)
 
     # Settings a resumed study must keep: changing them would mix incomparable trials.

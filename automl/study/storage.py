@@ -215,18 +215,3 @@ def fail_stale_trials(study: optuna.Study) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
-
-
-def is_optuna_sqlite(path: Path) -> bool:
-    """True for an SQLite file that already holds Optuna's tables (opening others would add
-    them)."""
-    import sqlite3
-
-    try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
-            row = conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='studies'"
-            ).fetchone()
-        return row is not None
-    except sqlite3.DatabaseError:
-        return False
