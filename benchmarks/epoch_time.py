@@ -146,7 +146,7 @@ def run_automl(data: Path, res: int, epochs: int, cache_dir: Path, device: str =
         "epoch_seconds": seconds,
         "val_acc": ev.accuracy,
         "cache_build_seconds": cache_build,
-        "setup_seconds": setup,  # model build and the memory-format measurement
+        "setup_seconds": setup,  # model build (the layout is chosen in epoch 1)
         "cell": cell_name(precision.name, result.channels_last),
         "reason": precision.reason,
         "pool": pool,

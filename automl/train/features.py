@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import torch
@@ -17,11 +16,8 @@ from torch import nn
 
 from automl.data import Batches
 from automl.io import save_torch
-from automl.train.memory_format import pays
+from automl.train.memory_format import LayoutChoice, to_layout
 from automl.train.precision import Precision
-
-TRYING = (False, True, False, True)  # layouts of a choosing pass's first batches
-WARMUP = 2  # of those, the first ones only warm up
 
 
 @torch.no_grad()
@@ -40,15 +36,15 @@ def extract_features(
     `channels_last` None: the pass chooses the layout itself, instead of a separate timing
     probe: its first batches (of at most 32 images) run in turn contiguous and channels_last,
     one of each to warm up and one of each timed (seconds per image into `timed`), the rest
-    in the faster one (measure.MARGIN decides, as for a probe). No image runs twice.
+    in the faster one (memory_format.LayoutChoice). No image runs twice.
     """
     backbone.eval()
-    choosing = chose = channels_last is None
-    if choosing:
+    choice = LayoutChoice() if channels_last is None else None
+    if choice is not None:
         batch_size = min(batch_size, 32)
     labels = torch.zeros(len(images), dtype=torch.long)
     out = []
-    batches = Batches(
+    batches: Iterable = Batches(
         images,
         labels,
         batch_size,
@@ -57,26 +53,15 @@ def extract_features(
         device=precision.device,
         channels_last=bool(channels_last),
     )
-    seconds: dict[str, float] = {}
-    for i, (x, _) in enumerate(batches):
-        if choosing and i == len(TRYING):
-            channels_last, choosing = pays(seconds), False
-        layout = TRYING[i] if choosing else bool(channels_last)
-        if chose and i <= len(TRYING):  # the layout may change: the weights' too
-            fmt = torch.channels_last if layout else torch.contiguous_format
-            backbone.to(memory_format=fmt)
-            x = x.contiguous(memory_format=fmt)
-        start = time.perf_counter()
+    if choice is not None:
+        batches = choice.batches(batches, backbone, precision.device)
+    for x, _ in batches:
         with precision.autocast():
             out.append(backbone(x).float().cpu())  # on the CPU: the device is done with it
-        if choosing and i >= WARMUP:
-            seconds["channels_last" if layout else "contiguous"] = (
-                time.perf_counter() - start
-            ) / len(x)
-    if channels_last is None:  # too few batches to choose: the default layout
-        backbone.to(memory_format=torch.contiguous_format)
-    if timed is not None and {"contiguous", "channels_last"} <= seconds.keys():
-        timed.update(seconds)
+    if choice is not None and choice.channels_last is None:  # too few batches to choose
+        to_layout(backbone, False)  # the default layout
+    if timed is not None and choice is not None and choice.measured:
+        timed.update(choice.seconds)
     return torch.cat(out)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -23,8 +23,7 @@ from automl.train.precision import Precision
 
 EpochCallback = Callable[[int, dict], None]  # (epoch starting at 1, history row)
 ModelCallback = Callable[[nn.Module, dict], None]  # (built model, how it trains: layout...)
-PROBE_BATCH = 32  # images per timed step when choosing the memory format
-Parts = dict[str, float]  # seconds by part of a run outside its epochs: build, probe, features
+Parts = dict[str, float]  # seconds by part of a run outside its epochs: build, features
 
 
 @contextmanager
@@ -89,10 +88,12 @@ def fit(
 
     A model whose backbone is entirely frozen, trained without augmentation, trains only its
     head on features computed once (kept in `features` across trials when given).
+    The memory format is chosen on the run's own first batches, no extra step taken
+    (memory_format.LayoutChoice), and kept per architecture and machine.
     `on_built(model)` runs as soon as the model is built (it may raise to stop there),
     `on_model(model, how)` once its memory format is chosen, `on_epoch` after every epoch.
     `parts` gets the seconds of what is not an epoch added as it goes: "build" (the model and
-    its weights), "probe" (timing the memory formats), "features" (a frozen backbone's pass).
+    its weights), "features" (a frozen backbone's pass).
     """
     torch.manual_seed(seed)
     # On a GPU the uint8 pool lives there when it fits: no host-to-device copy per batch.
@@ -106,16 +107,13 @@ def fit(
         on_built(model)
     head_only = interface.head_only(model) and cfg.data.augment == "none"
     res = cfg.data.resolution
-    probe_shape = (min(cfg.data.batch_size, PROBE_BATCH), images.shape[1], res, res)
+    shape = (cfg.data.batch_size, images.shape[1], res, res)  # the layout's key: per image
     # What runs on images: the whole model, or only the frozen backbone (forward, once).
     on_images = model.backbone if head_only else model
-    channels_last: bool | None
-    if head_only:  # no probe: the feature pass times its first batches (features.py)
-        seconds = memory_format.measured(on_images, probe_shape, precision, train=False)
-        channels_last = None if seconds is None else memory_format.pays(seconds)
-    else:
-        with timing(parts, "probe"):
-            channels_last = memory_format.channels_last_pays(on_images, probe_shape, precision)
+    # no probe: the feature pass or the first epoch times its first batches in both layouts
+    seconds = memory_format.measured(on_images, shape, precision, train=not head_only)
+    channels_last = None if seconds is None else memory_format.pays(seconds)
+    choice = None if head_only else memory_format.LayoutChoice(channels_last)
     generator = torch.Generator().manual_seed(seed)
     eval_size = max(256, cfg.data.batch_size)
     trained: nn.Module = model
@@ -130,9 +128,7 @@ def fit(
             with timing(parts, "features"):
                 feats = store.get(split, model, data[0], mean, std, precision, channels_last, timed)
             if channels_last is None and timed:  # this pass chose: kept for the next ones
-                channels_last = memory_format.remember(
-                    on_images, probe_shape, precision, False, timed
-                )
+                channels_last = memory_format.remember(on_images, shape, precision, False, timed)
             return FeatureBatches(
                 feats, data[1], size, device=precision.device, shuffle=shuffle, generator=generator
             )
@@ -153,7 +149,7 @@ def fit(
             shuffle=True,
             augment=cfg.data.augment,
             generator=generator,
-            channels_last=channels_last,
+            channels_last=False,  # the choice lays out each batch
         )
         val_batches = (
             None
@@ -165,22 +161,44 @@ def fit(
                 mean=mean,
                 std=std,
                 device=precision.device,
-                channels_last=channels_last,
+                channels_last=False,
             )
         )
-    if channels_last:
+    if head_only and channels_last:
         model.to(memory_format=torch.channels_last)
-    if on_model is not None:
+    if on_model is not None and choice is None:
         on_model(model, {"channels_last": channels_last})
     optimizer = create_optimizer(interface.param_groups(model, cfg.optim), cfg.optim)
     scheduler = create_scheduler(optimizer, cfg.optim, epochs * max(1, len(train_batches)))
     scaler = precision.grad_scaler()
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.optim.label_smoothing)
-    result = FitResult(model, mean=mean, std=std, channels_last=channels_last)
+    result = FitResult(model, mean=mean, std=std, channels_last=bool(channels_last))
+
+    announced = choice is None
+
+    def announce(choice: memory_format.LayoutChoice) -> None:
+        """The choice made: kept when timed here, told to `on_model`."""
+        nonlocal announced
+        result.channels_last, announced = choice.decide(), True
+        memory_format.to_layout(model, result.channels_last)
+        if choice.measured:
+            memory_format.remember(model, shape, precision, True, choice.seconds)
+        if on_model is not None:
+            on_model(model, {"channels_last": result.channels_last})
+
     for epoch in range(1, epochs + 1):
+        batches: Iterable = train_batches
+        if choice is not None:  # its first batches in turn in each layout
+            batches = choice.batches(train_batches, model, precision.device)
         stats = train_one_epoch(
-            trained, criterion, optimizer, scheduler, train_batches, precision, scaler
+            trained, criterion, optimizer, scheduler, batches, precision, scaler
         )
+        if choice is not None:
+            if choice.channels_last is not None and not announced:
+                announce(choice)
+            for each in (train_batches, val_batches):  # in the model's layout from now
+                if isinstance(each, Batches):
+                    each.channels_last = choice.current
         row = {
             "epoch": epoch,
             "train_loss": stats.loss,
@@ -202,4 +220,6 @@ def fit(
         result.history.append(row)
         if on_epoch is not None:
             on_epoch(epoch, row)
+    if choice is not None and not announced:  # fewer batches than the choice needs
+        announce(choice)
     return result

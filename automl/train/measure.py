@@ -20,7 +20,7 @@ WARMUP, TIMED = 1, 2
 MARGIN = 0.9  # a candidate must take at most 90% of the default's time
 
 
-def _sync(device: torch.device) -> None:
+def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -33,10 +33,10 @@ def time_steps(candidates: dict[str, Callable[[], None]], device: torch.device) 
     best = dict.fromkeys(candidates, float("inf"))
     for _ in range(TIMED):
         for name, step in candidates.items():
-            _sync(device)
+            sync(device)
             start = time.perf_counter()
             step()
-            _sync(device)
+            sync(device)
             best[name] = min(best[name], time.perf_counter() - start)
     return best
 
@@ -141,10 +141,10 @@ def inference_latency_ms(
     try:
         with amp:
             for i in range(LATENCY_WARMUP + LATENCY_RUNS):
-                _sync(device)
+                sync(device)
                 start = time.perf_counter()
                 model(x)
-                _sync(device)
+                sync(device)
                 if i >= LATENCY_WARMUP:
                     times.append(time.perf_counter() - start)
     finally:
