@@ -25,10 +25,10 @@ from optuna.trial import TrialState
 from automl.errors import StudyError
 from automl.interrupt import stop_signals_interrupt
 from automl.settings import Machine, Workspace
-from automl.study.progress import WatcherFactory
+from automl.study.progress import WatcherFactory, watching
 from automl.study.record import TrialRecord
 from automl.study.storage import fail_stale_trials, reconnecting, sqlite_path
-from automl.study.worker import FINISHED, count_finished, watching
+from automl.study.worker import FINISHED, count_finished
 from automl.train.machine import usable_cores
 
 STOP_SECONDS = 30.0  # how long stopped workers get to record their trials before SIGKILL
