@@ -11,6 +11,7 @@ import optuna
 
 from automl.config import model_options, with_model_options
 from automl.data import DataSource, open_source
+from automl.errors import ConfigError
 from automl.io import file_sha256
 from automl.models import create_model
 from automl.models.interface import check_weights, without_weights
@@ -24,7 +25,6 @@ from automl.settings import (
     Workspace,
 )
 from automl.spaces import Space, get_space
-from automl.study.datacheck import check_study_data
 from automl.study.record import StudyRecord
 from automl.study.samplers import create_pruner, create_sampler
 from automl.study.storage import open_storage, sqlite_path
@@ -101,8 +101,11 @@ def prepare(options: SearchOptions, workspace: Workspace, machine: Machine) -> P
         dedupe=o.dedupe,
         worker_options=run.to_dict(),
     )
-    if o.dedupe and source.test_dir is None:
-        check_study_data(source, 0, o.dedupe, workspace.paths.cache)  # the one-line refusal
+    if o.dedupe and source.test_dir is None:  # the built-in digits
+        raise ConfigError(
+            "--dedupe applies to an image folder; the built-in digits have no held-out "
+            "folder to compare with: pass --data DIR or drop --dedupe"
+        )
     given = {
         "epochs": o.epochs,
         "seed": o.seed,
