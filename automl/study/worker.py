@@ -124,7 +124,7 @@ def run_worker(
                     callbacks=[budget] if shown is None else [shown, budget],
                     catch=(torch.OutOfMemoryError,),
                 )
-                return
+                break
             except (optuna.exceptions.UpdateFinishedTrialError, ValueError) as exc:
                 # Two SQLite workers can both start the same queued (portfolio) trial: Optuna
                 # reads its WAITING state before taking the write lock. The second to finish
@@ -132,6 +132,7 @@ def run_worker(
                 if not optuna_compat.finished_elsewhere(exc):
                     raise
                 log.warning("%s (another worker ran the same queued trial); going on", exc)
+        fail_stale_trials(the_study)  # what a dead worker left RUNNING, failed now
 
     done = reconnecting(lambda: count_finished(the_study))
     amp = resolve_precision(
@@ -184,7 +185,6 @@ def run_worker(
             except Exception:
                 finished = "some"
             raise Interrupted.of(exc, f"{finished} trials finished") from None
-    reconnecting(lambda: fail_stale_trials(the_study))
     return the_study
 
 
