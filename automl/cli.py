@@ -22,6 +22,7 @@ from automl.settings import (
     Workspace,
     from_params,
 )
+from automl.study.samplers import PRUNERS, SAMPLERS
 
 app = typer.Typer(
     add_completion=False,
@@ -252,8 +253,8 @@ def search(
     epochs: Annotated[
         int | None, typer.Option(min=1, help="Epochs per trial (default: 10, or the study's).")
     ] = None,
-    sampler: Annotated[str, typer.Option(help="tpe | random | grid | cmaes.")] = DEFAULT_SAMPLER,
-    pruner: Annotated[str, typer.Option(help="hyperband | median | sha | none.")] = DEFAULT_PRUNER,
+    sampler: Annotated[str, typer.Option(help=" | ".join(SAMPLERS) + ".")] = DEFAULT_SAMPLER,
+    pruner: Annotated[str, typer.Option(help=" | ".join(PRUNERS) + ".")] = DEFAULT_PRUNER,
     seed: Annotated[
         int | None, typer.Option(min=0, help="Seed of the split, sampler and trials (default: 0).")
     ] = None,

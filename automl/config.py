@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from automl.errors import ConfigError, flag
@@ -72,6 +73,17 @@ def config_to_dict(cfg: TrialConfig) -> dict[str, Any]:
         "optim": dataclasses.asdict(cfg.optim),
         "data": dataclasses.asdict(cfg.data),
     }
+
+
+def model_options(weights: str | Path | None, pretrained: bool) -> dict[str, Any]:
+    """--weights / --no-pretrained as the model options a study keeps (`with_model_options`
+    refuses them for a model without a pretrained backbone)."""
+    options: dict[str, Any] = {}
+    if weights is not None:
+        options["weights"] = str(Path(weights).expanduser().resolve())
+    if not pretrained:
+        options["pretrained"] = False
+    return options
 
 
 def with_model_options(cfg: TrialConfig, options: dict[str, Any]) -> TrialConfig:

@@ -264,6 +264,14 @@ def test_new_options_have_help_text():
     assert r.exit_code == 0 and "--space-file" in words(r) and ".onnx" in words(r)
 
 
+def test_sampler_and_pruner_help_come_from_their_tables():
+    from automl.study.samplers import PRUNERS, SAMPLERS
+
+    words = " ".join(run("search", "--help").output.replace("│", " ").split())
+    assert "--sampler <str> " + " | ".join(SAMPLERS) + "." in words
+    assert "--pruner <str> " + " | ".join(PRUNERS) + "." in words
+
+
 def test_bad_workers_is_one_line(tmp_path):
     r = run("search", "--workers", "0", "--studies-dir", tmp_path)
     lines = [line for line in r.output.splitlines() if line.strip()]

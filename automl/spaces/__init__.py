@@ -118,11 +118,118 @@ class Space:
             for name, dist in dists.items()
         ]
 
+    def pin(
+        self, fix: Mapping[str, Any], resolution: int | None, default_resolution: int | None
+    ) -> Pinned:
+        """The params pinned for every trial (--fix NAME=VALUE, --resolution, else the data's
+        own default resolution), checked through one sample of the space: a value of the wrong
+        kind, or a name the space does not have, is refused. A categorical takes a pinned
+        value outside its choices (widened), with a warning for each such pin given."""
+        fixed = dict(fix)
+        if resolution is not None:
+            fixed["resolution"] = resolution
+        if not fixed and default_resolution is None:
+            return Pinned(self, {}, self.sample()[0])
+        known = self.explore()
+        if "resolution" not in fixed and "resolution" in known and default_resolution:
+            fixed["resolution"] = default_resolution
+        widened: dict[str, list[Any]] = {}
+        outside: list[str] = []
+        for name, value in fixed.items():
+            if name not in known:
+                raise ConfigError(
+                    f"space {self.name!r} has no param {name!r} to fix; its params: "
+                    + ", ".join(sorted(known))
+                )
+            dist = known[name]
+            if isinstance(value, numbers.Number) and hasattr(value, "item"):
+                value = value.item()  # a numpy scalar, stored as Python's own
+            fixed[name] = value = as_choice(value, dist)
+            if not check_pin(self.name, name, value, dist):
+                continue
+            if isinstance(dist, optuna.distributions.CategoricalDistribution):
+                widened[name] = [*dist.choices, value]  # Optuna samples only a declared choice
+            if name in fix or (name == "resolution" and resolution is not None):
+                outside.append(
+                    f"{name}={value!r} is outside what space {self.name} declares "
+                    f"({describe(dist)[1]}); its trials use it anyway"
+                )
+        space = self.with_choices(widened) if widened else self
+        sample, _ = space.sample(fixed=fixed)  # validates the pins through the space
+        return Pinned(space, fixed, sample, tuple(outside), frozenset(widened))
+
+    def max_resolution(self, fixed: Mapping[str, Any]) -> int | None:
+        """The largest resolution the space's trials can ask for (a pinned one, else the top
+        of its `resolution` param); None when it has no such param."""
+        if "resolution" in fixed:
+            return int(fixed["resolution"])
+        dist = self.explore().get("resolution")
+        if isinstance(dist, optuna.distributions.CategoricalDistribution):
+            return max(int(c) for c in dist.choices)
+        if isinstance(dist, optuna.distributions.IntDistribution):
+            return int(dist.high)
+        return None
+
+    def backbones(self, fixed: Mapping[str, Any], model_options: Mapping[str, Any]) -> list[Any]:
+        """The pretrained backbones a study of this space samples: the pinned one, the study's
+        own choices, or all the space offers; none when no weights are needed (no backbone
+        param, `pretrained` off, or `weights` given)."""
+        param = self.backbone_param
+        if param is None or not model_options.get("pretrained", True):
+            return []
+        if "weights" in model_options:
+            return []
+        if param in fixed:
+            return [fixed[param]]
+        if param in self.choices:
+            return list(self.choices[param])
+        dist = self.explore().get(param)
+        if isinstance(dist, optuna.distributions.CategoricalDistribution):
+            return list(dist.choices)
+        return []
+
+    def portfolio_trials(self, fixed: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The space's portfolio as a study can run it: its pins applied, entries outside the
+        study's narrowed choices left out, duplicates dropped; a bad entry is a `SpaceError`."""
+        trials: list[dict[str, Any]] = []
+        for i, entry in enumerate(self.portfolio):
+            params = {**entry, **fixed}
+            if any(k in params and params[k] not in v for k, v in self.choices.items()):
+                continue
+            if params in trials:
+                continue
+            try:
+                with warnings.catch_warnings():
+                    warnings.filterwarnings(
+                        "ignore", message=optuna_compat.FIXED_TRIAL_OUT_OF_RANGE
+                    )
+                    self.sample(fixed=params)
+            except (AutoMLError, ValueError, TypeError) as exc:
+                raise SpaceError(
+                    f"portfolio entry {i} of space {self.name!r} ({dict(entry)}) is not a "
+                    f"valid trial: {exc}"
+                ) from None
+            trials.append(params)
+        return trials
+
     def rebuild(self, params: Mapping[str, Any]) -> TrialConfig:
         """The config a trial with these params had: builders never need the trial itself."""
         with warnings.catch_warnings():  # a pinned value outside the space's range is deliberate
             warnings.filterwarnings("ignore", message=optuna_compat.FIXED_TRIAL_OUT_OF_RANGE)
             return self(optuna.trial.FixedTrial(dict(params)))
+
+
+@dataclass(frozen=True)
+class Pinned:
+    """What `Space.pin` settled: the space (widened to take a pinned value outside its
+    choices), the pins, one config drawn with them, and the warnings of pins given outside
+    what the space declares (used anyway)."""
+
+    space: Space
+    fixed: dict[str, Any]
+    sample: TrialConfig
+    outside: tuple[str, ...] = ()
+    widened: frozenset[str] = frozenset()  # the categoricals a pin widened
 
 
 @dataclass(frozen=True)

@@ -4,15 +4,12 @@ A rerun's study is only read, for what the command leaves out."""
 from __future__ import annotations
 
 import dataclasses
-import numbers
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import optuna
 
-from automl.config import TrialConfig, with_model_options
+from automl.config import model_options, with_model_options
 from automl.data import DataSource, open_source
 from automl.errors import ConfigError
 from automl.io import file_sha256
@@ -24,11 +21,10 @@ from automl.settings import (
     DEFAULT_SPACE,
     Machine,
     SearchOptions,
+    WorkerOptions,
     Workspace,
 )
-from automl.spaces import Space, as_choice, check_pin, describe, get_space
-from automl.study.datacheck import check_study_data
-from automl.study.portfolio import portfolio_trials
+from automl.spaces import Space, get_space
 from automl.study.record import StudyRecord
 from automl.study.samplers import create_pruner, create_sampler
 from automl.study.storage import open_storage, sqlite_path
@@ -49,22 +45,22 @@ class Plan:
     resolution: int  # the resolution the split is decoded at
     portfolio: bool = True  # enqueue the space's known-good trials in a new study
     outside: tuple[str, ...] = ()  # pins outside the space's values: warned of once it runs
+    run: WorkerOptions = WorkerOptions()  # what its workers run with (the record keeps it)
 
 
 def prepare(options: SearchOptions, workspace: Workspace, machine: Machine) -> Plan:
-    """Every check a search makes before it touches the storage: a refusal leaves nothing."""
-    o = options
+    """Every check a search makes before it touches the storage: a refusal leaves nothing.
+    What a rerun leaves out is taken from its study (`study_defaults`)."""
+    o, the_space = study_defaults(options, workspace)
     check_precision(machine.precision, resolve_device(machine.device))
-    the_space = get_space(o.space)
     source = open_source(o.data, o.test_dir)
-    pins, widened, outside = _fixed_params(the_space, source, o.resolution, o.fix or {})
-    the_space = the_space.with_choices(widened) if widened else the_space
-    sample, _ = the_space.sample(fixed=pins)  # validates the pins through the space
-    model_options = _model_options(sample, o.weights, o.pretrained)
-    cfg = with_model_options(sample, model_options)
+    pinned = the_space.pin(o.fix or {}, o.resolution, source.default_resolution)
+    the_space, pins = pinned.space, pinned.fixed
+    chosen = model_options(o.weights, o.pretrained)  # --weights, --no-pretrained
+    cfg = with_model_options(pinned.sample, chosen)  # refuses options the model does not have
     info = source.describe()
-    if widened:  # a value outside the space's choices: refused now if the model cannot take it
-        create_model(
+    if pinned.widened:  # a value outside the space's choices: refused now if the model cannot
+        create_model(  # take it
             without_weights(cfg.model),
             num_classes=len(info["classes"]),
             in_chans=info["channels"],
@@ -77,8 +73,8 @@ def prepare(options: SearchOptions, workspace: Workspace, machine: Machine) -> P
     create_pruner(o.pruner, o.epochs or DEFAULT_EPOCHS)
     portfolio = o.portfolio and o.sampler != "grid"  # a grid is its own order
     if portfolio:
-        portfolio_trials(the_space, pins)  # a bad entry fails here
-    study_name = o.study or the_space.name
+        the_space.portfolio_trials(pins)  # a bad entry fails here
+    study_name, run = o.study or the_space.name, o.worker_options()
     record = StudyRecord(
         space=the_space.name,
         space_file=the_space.file,
@@ -97,22 +93,25 @@ def prepare(options: SearchOptions, workspace: Workspace, machine: Machine) -> P
         val_indices=[],
         resolution=pins.get("resolution"),
         fixed=pins,
-        model_options=model_options,
+        model_options=chosen,
         sampler=o.sampler,
         pruner=o.pruner,
         trials=o.target,
         limits=o.limits.to_dict(),
         dedupe=o.dedupe,
-        worker_options=o.worker_options().to_dict(),
+        worker_options=run.to_dict(),
     )
-    if o.dedupe and source.test_dir is None:
-        check_study_data(source, 0, o.dedupe, workspace.paths.cache)  # the one-line refusal
+    if o.dedupe and source.test_dir is None:  # the built-in digits
+        raise ConfigError(
+            "--dedupe applies to an image folder; the built-in digits have no held-out "
+            "folder to compare with: pass --data DIR or drop --dedupe"
+        )
     given = {
         "epochs": o.epochs,
         "seed": o.seed,
         "resolution": o.resolution,
         "dedupe": o.dedupe or None,
-        "model_options": model_options or None,
+        "model_options": chosen or None,
     }
     return Plan(
         the_space,
@@ -121,84 +120,33 @@ def prepare(options: SearchOptions, workspace: Workspace, machine: Machine) -> P
         workspace.storage_for(study_name),
         record,
         frozenset(StudyRecord.FROZEN) - {k for k, v in given.items() if v is None},
-        options,
-        pins.get("resolution", sample.data.resolution),
+        o,
+        pins.get("resolution", pinned.sample.data.resolution),
         portfolio,
-        outside,
+        pinned.outside,
+        run,
     )
 
 
-def _fixed_params(
-    space: Space, source: DataSource, resolution: int | None, fix: Mapping[str, Any]
-) -> tuple[dict[str, Any], dict[str, list[Any]], tuple[str, ...]]:
-    """Params pinned for every trial (--fix NAME=VALUE, --resolution, the data's own default);
-    the categoricals widened to take a pinned value outside their choices; a warning for each
-    pin given outside the space's range or choices. A value of the wrong kind, or a name the
-    space does not have, is refused."""
-    fixed = dict(fix)
-    if resolution is not None:
-        fixed["resolution"] = resolution
-    if not fixed and source.default_resolution is None:
-        return {}, {}, ()
-    known = space.explore()
-    if "resolution" not in fixed and "resolution" in known and source.default_resolution:
-        fixed["resolution"] = source.default_resolution
-    widened: dict[str, list[Any]] = {}
-    outside: list[str] = []
-    for name, value in fixed.items():
-        if name not in known:
-            raise ConfigError(
-                f"space {space.name!r} has no param {name!r} to fix; its params: "
-                + ", ".join(sorted(known))
-            )
-        dist = known[name]
-        if isinstance(value, numbers.Number) and hasattr(value, "item"):
-            value = value.item()  # a numpy scalar, stored as Python's own
-        fixed[name] = value = as_choice(value, dist)
-        if not check_pin(space.name, name, value, dist):
-            continue
-        if isinstance(dist, optuna.distributions.CategoricalDistribution):
-            widened[name] = [*dist.choices, value]  # Optuna samples only a declared choice
-        if name in fix or (name == "resolution" and resolution is not None):
-            outside.append(
-                f"{name}={value!r} is outside what space {space.name} declares "
-                f"({describe(dist)[1]}); its trials use it anyway"
-            )
-    return fixed, widened, tuple(outside)
-
-
-def _model_options(
-    sample: TrialConfig, weights: str | Path | None, pretrained: bool
-) -> dict[str, Any]:
-    """--weights / --no-pretrained, for spaces whose model has a pretrained backbone."""
-    options: dict[str, Any] = {}
-    if weights is not None:
-        options["weights"] = str(Path(weights).expanduser().resolve())
-    if not pretrained:
-        options["pretrained"] = False
-    with_model_options(sample, options)  # refuses options the space's model does not have
-    return options
-
-
-def study_defaults(options: SearchOptions, workspace: Workspace) -> SearchOptions:
+def study_defaults(options: SearchOptions, workspace: Workspace) -> tuple[SearchOptions, Space]:
     """The options with the study named, and what a rerun leaves out (the space, where the
-    data is) taken from the study; nothing is created when it does not exist yet."""
-    study = options.study or get_space(options.space or DEFAULT_SPACE).name
+    data is) taken from the study's record; nothing is created when the study does not exist
+    yet. The space comes back resolved, loaded once."""
+    named = get_space(options.space or DEFAULT_SPACE)
+    study = options.study or named.name
     space, data, test_dir = options.space, options.data, options.test_dir
-    stored = _stored_record(study, workspace.storage_for(study))
+    url = workspace.storage_for(study)
+    path, stored = sqlite_path(url), None
+    if path is None or path.is_file():  # a study database that exists: only read
+        rdb = open_storage(url)
+        if study in optuna.get_all_study_names(rdb):
+            stored = StudyRecord.from_attrs(
+                optuna.load_study(study_name=study, storage=rdb).user_attrs
+            )
     if stored is not None:
         space = space or stored.space_file or stored.space
         data, test_dir = stored.data_location(data, test_dir)
     space = space or DEFAULT_SPACE
-    return dataclasses.replace(options, space=space, study=study, data=data, test_dir=test_dir)
-
-
-def _stored_record(study: str, url: str) -> StudyRecord | None:
-    """The record of `study` when it exists in `url` (nothing is created when it does not)."""
-    path = sqlite_path(url)
-    if path is not None and not path.is_file():
-        return None
-    rdb = open_storage(url)
-    if study not in optuna.get_all_study_names(rdb):
-        return None
-    return StudyRecord.from_attrs(optuna.load_study(study_name=study, storage=rdb).user_attrs)
+    the_space = named if space == (options.space or DEFAULT_SPACE) else get_space(space)
+    options = dataclasses.replace(options, space=space, study=study, data=data, test_dir=test_dir)
+    return options, the_space

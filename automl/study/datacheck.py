@@ -10,7 +10,6 @@ from pathlib import Path
 
 from automl.data import DataSource
 from automl.data.sources import MIN_TRAIN_IMAGES, FolderSource
-from automl.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -25,12 +24,7 @@ def check_study_data(
     """(what the study records of the check, training-pool rows `--dedupe` leaves out).
     A class of train/ without enough readable images is refused here, in one line, before
     the training pool is decoded or cached."""
-    if not isinstance(source, FolderSource):
-        if dedupe:
-            raise ConfigError(
-                "--dedupe applies to an image folder; the built-in digits have no held-out "
-                "folder to compare with: pass --data DIR or drop --dedupe"
-            )
+    if not isinstance(source, FolderSource):  # --dedupe there is refused (study/check.py)
         return {}, []
     from automl.data.check import check_data
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from dataclasses import dataclass
@@ -102,13 +103,25 @@ def _finalize(
     )
     images, labels = pool.images, pool.labels
     trial_record = TrialRecord.of(best)
-    epochs = int(record.epochs if trial_record.epochs_run is None else trial_record.epochs_run)
-    seed = int(record.seed if trial_record.seed is None else trial_record.seed)
+    entry = FinalRun(  # this run as metrics.json keeps it; what scoring it gives comes later
+        run=len(runs) + 1,
+        forced=bool(runs or started),
+        trial=best.number,
+        val_accuracy=best.value,
+        epochs=int(record.epochs if trial_record.epochs_run is None else trial_record.epochs_run),
+        seed=int(record.seed if trial_record.seed is None else trial_record.seed),
+        device=str(amp.device),
+        precision=amp.name,
+        precision_reason=amp.reason,
+        threads=torch.get_num_threads(),
+        train_images=len(labels),
+        params=best.params,
+    )
     log.info(
         "retraining trial %d on train+val (%d images) for %d epochs in %s (%s)",
         best.number,
         len(labels),
-        epochs,
+        entry.epochs,
         amp.name,
         amp.reason,
     )
@@ -121,9 +134,9 @@ def _finalize(
         (images, labels),
         None,
         num_classes=len(source.classes),
-        epochs=epochs,
+        epochs=entry.epochs,
         precision=amp,
-        seed=seed,
+        seed=entry.seed,
         features=FeatureStore(cache_dir, source.fingerprint),
     )
 
@@ -132,28 +145,16 @@ def _finalize(
         test.images, test.labels, 256, mean=trained.mean, std=trained.std, device=amp.device
     )
     scored = evaluate(trained.model, nn.CrossEntropyLoss(), batches, amp)
-    metrics = classification_metrics(
-        test.labels.tolist(), scored.predictions.tolist(), source.classes
-    )
-    entry = FinalRun(
-        run=len(runs) + 1,
-        forced=bool(runs or started),
-        trial=best.number,
-        val_accuracy=best.value,
+    entry = dataclasses.replace(
+        entry,
         test_loss=scored.loss,
-        metrics=metrics,
-        epochs=epochs,
-        seed=seed,
-        device=str(amp.device),
-        precision=amp.name,
-        precision_reason=amp.reason,
+        metrics=classification_metrics(
+            test.labels.tolist(), scored.predictions.tolist(), source.classes
+        ),
         memory_format="channels_last" if trained.channels_last else "contiguous",
-        threads=torch.get_num_threads(),
-        train_images=len(labels),
         test_images=len(test.labels),
         finished_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         history=trained.history,
-        params=best.params,
     )
     out = workspace.paths.final(study)
     model_path = ModelFile(
@@ -174,7 +175,7 @@ def _finalize(
     _write_standalone(model_path)  # after the score is saved: it can only add a file
     # The upload for optuna-dashboard follows (automl.api.finalize, the CLI).
     return FinalResult(
-        study, best.number, entry.run, entry.forced, metrics, model_path, metrics_path
+        study, best.number, entry.run, entry.forced, entry.metrics, model_path, metrics_path
     )
 
 

@@ -21,7 +21,7 @@ from automl.data import DataSource, to_device_if_fits
 from automl.errors import TrainingError
 from automl.spaces import Space
 from automl.study.limits import Limits
-from automl.study.record import TrialRecord
+from automl.study.record import StudyRecord, TrialRecord
 from automl.study.split import training_pool
 from automl.train.features import FeatureStore
 from automl.train.fit import fit, model_stats, timing
@@ -72,35 +72,30 @@ class Objective:
         self,
         space: Space,
         source: DataSource,
-        val_indices: list[int],
+        record: StudyRecord,
         *,
-        epochs: int,
         precision: Precision,
-        seed: int,
         cache_dir: Path,
-        model_options: dict | None = None,
-        limits: Limits | None = None,
-        excluded: list[int] | None = None,
-        decode_base: int | None = None,
         on_epoch: Callable[[int, int, int, dict], None] | None = None,
         started: float | None = None,
     ) -> None:
-        """`limits`: a model over one is pruned before it trains; `excluded`: training-pool
-        rows neither trained nor validated on (--dedupe);
-        `on_epoch(trial number, epoch, epochs, history row)` after every epoch (progress);
-        `started`: time.perf_counter() when this worker's run began: its first trial records
-        the start-up (data check, decoding a new study's images, weights, probes) as a part."""
-        self.limits = limits or Limits()
+        """The study's settings from its `record`: a model over one of its limits is pruned
+        before it trains; its excluded training-pool rows are neither trained nor validated
+        on (--dedupe); `on_epoch(trial number, epoch, epochs, history row)` after every epoch
+        (progress); `started`: time.perf_counter() when this worker's run began: its first
+        trial records the start-up (data check, decoding a new study's images, weights,
+        probes) as a part."""
+        self.limits = Limits.from_dict(record.limits)
         self.space = space
         self.source = source
-        self.model_options = model_options or {}
-        self.val_indices = np.asarray(sorted(val_indices), dtype=np.int64)
-        self.excluded = np.asarray(sorted(excluded or []), dtype=np.int64)
-        self.decode_base = decode_base  # decoded once at this px; smaller ones resized from it
+        self.model_options = record.model_options or {}
+        self.val_indices = np.asarray(sorted(record.val_indices), dtype=np.int64)
+        self.excluded = np.asarray(sorted(record.excluded or []), dtype=np.int64)
+        self.decode_base = record.decode_base  # decoded once at this px; smaller resized from it
         self.current: int | None = None  # trial id of the trial this process runs now
-        self.epochs = epochs
+        self.epochs = record.epochs
         self.precision = precision
-        self.seed = seed
+        self.seed = record.seed
         self.cache_dir = cache_dir
         self.on_epoch = on_epoch
         self.started = started

@@ -25,10 +25,10 @@ from optuna.trial import TrialState
 from automl.errors import StudyError
 from automl.interrupt import stop_signals_interrupt
 from automl.settings import Machine, Workspace
-from automl.study.progress import WatcherFactory
+from automl.study.progress import WatcherFactory, watching
 from automl.study.record import TrialRecord
 from automl.study.storage import fail_stale_trials, reconnecting, sqlite_path
-from automl.study.worker import FINISHED, count_finished, watching
+from automl.study.worker import FINISHED, count_finished
 from automl.train.machine import usable_cores
 
 STOP_SECONDS = 30.0  # how long stopped workers get to record their trials before SIGKILL
@@ -77,7 +77,6 @@ def run_workers(
     procs: list[tuple[subprocess.Popen, Path]] = []
     with stop_signals_interrupt():
         _run(study, procs, argv, machine.device, workers, logs, total, progress)
-    reconnecting(lambda: fail_stale_trials(study))
     died = [(i, p.returncode, log) for i, (p, log) in enumerate(procs) if p.returncode != 0]
     if died:
         i, code, log = died[0]
@@ -91,7 +90,7 @@ def run_workers(
 
 def _run(study, procs, argv, device, workers, logs, trials, progress) -> None:
     """Start the workers into `procs` and watch them; on any interruption, stop them all."""
-    try:
+    with _stopped_on_interruption(study, procs):
         for i, gpu in enumerate(cuda_placement(device, workers)):
             env = dict(os.environ)
             if gpu is not None:
@@ -112,13 +111,22 @@ def _run(study, procs, argv, device, workers, logs, trials, progress) -> None:
                     )
                 )
         _watch(study, [p for p, _ in procs], trials, progress)
+
+
+@contextlib.contextmanager
+def _stopped_on_interruption(study: optuna.Study, procs: list[tuple[subprocess.Popen, Path]]):
+    """Whatever interrupts the block (Ctrl-C, a stop signal, an error) stops every worker
+    started into `procs` so far, then goes on."""
+    try:
+        yield
     except BaseException:
         _stop(study, [p for p, _ in procs])
         raise
 
 
 def _watch(study: optuna.Study, procs: list[subprocess.Popen], total: int, progress):
-    """Wait for the workers, printing each trial as it ends (from whichever worker)."""
+    """Wait for the workers, printing each trial as it ends (from whichever worker); then
+    fail the trials a dead one left RUNNING."""
     seen = {t.number for t in study.get_trials(deepcopy=False, states=ENDED)}
     with watching(progress, study, total, count_finished(study)) as printer:
         while True:
@@ -130,8 +138,9 @@ def _watch(study: optuna.Study, procs: list[subprocess.Popen], total: int, progr
                     if printer is not None:
                         printer(study, trial)
             if not alive:
-                return
+                break
             time.sleep(0.5)
+    reconnecting(lambda: fail_stale_trials(study))
 
 
 def _stop(study: optuna.Study, procs: list[subprocess.Popen]) -> None:

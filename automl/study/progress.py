@@ -8,11 +8,14 @@ CLI passes `automl.display.TrialPrinter`; decoding reports through `automl.data.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Protocol
 
 import optuna
 from optuna.trial import FrozenTrial
+
+from automl.errors import ConfigError
 
 
 class TrialWatcher(Protocol):
@@ -28,3 +31,23 @@ class TrialWatcher(Protocol):
 
 
 WatcherFactory = Callable[[str, int | None, int], TrialWatcher]
+
+
+def check_progress(progress: WatcherFactory | bool | None) -> WatcherFactory | None:
+    """None or False: nothing shown; else a watcher factory, such as TrialPrinter."""
+    if progress is None or progress is False:
+        return None
+    if not callable(progress):
+        raise ConfigError(
+            "progress must be None or a watcher factory such as "
+            f"automl.display.TrialPrinter, got {progress!r}"
+        )
+    return progress
+
+
+def watching(factory: WatcherFactory | None, study: optuna.Study, total: int | None, done: int):
+    """The watcher of this run, entered around its trials, or a context that shows nothing."""
+    factory = check_progress(factory)
+    if factory is None:
+        return contextlib.nullcontext(None)
+    return factory(study.study_name, total, done)

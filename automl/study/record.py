@@ -8,12 +8,14 @@ module; studies made before the record existed (the same attribute names) still 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from automl.errors import StudyError
+from automl.errors import SpaceError, StudyError
 from automl.errors import flag as flag_of
 
 if TYPE_CHECKING:  # not imported: `automl studies` reads the records without Optuna
@@ -21,6 +23,8 @@ if TYPE_CHECKING:  # not imported: `automl studies` reads the records without Op
 
     from automl.data import DataSource
     from automl.spaces import Space
+
+log = logging.getLogger(__name__)
 
 SETTLE_SECONDS = 60.0  # how long a second process waits for the first to write the record
 
@@ -103,6 +107,17 @@ class StudyRecord:
             )
         return record
 
+    @classmethod
+    def written(cls, study: optuna.Study) -> StudyRecord | None:
+        """The record of a study that exists; None for one without (made by hand, or by a run
+        killed before it wrote it). A study without a record or trials was created an
+        instant ago: its record is waited for while that process writes it."""
+        record = cls.from_attrs(study.user_attrs)
+        if record is None and not study.get_trials(deepcopy=False):
+            log.info("waiting for the process that created study %s to record it", study.study_name)
+            record = wait_for_record(study)  # or it died doing so
+        return record
+
     def write(self, study: optuna.Study) -> None:
         """Every attribute, "space" last: a reader that sees it sees the whole record."""
         attrs = self.to_attrs()
@@ -166,6 +181,71 @@ class StudyRecord:
             advice = advice or f"leave {flag} out to keep the study's, or pick a new --study name"
             raise StudyError(f"study {study_name!r} {what}; {advice}")
 
+    def check_space_edit(self, study: optuna.Study, space: Space, file_hash: str | None) -> None:
+        """A rerun's space file (`file_hash` now) changed since the study's trials ran: a change
+        Optuna cannot mix into one study (a categorical's choices, a param's kind) is refused
+        before any trial runs; anything else (a numeric range, a new param) goes on with one
+        warning."""
+        if file_hash == self.space_file_hash or None in (file_hash, self.space_file_hash):
+            return
+        from optuna.distributions import CategoricalDistribution, check_distribution_compatibility
+
+        file = self.space_file
+        now = space.with_choices(self.choices).explore()
+        before: dict[str, optuna.distributions.BaseDistribution] = {}
+        for trial in study.get_trials(deepcopy=False):
+            before.update(trial.distributions)
+        for name in sorted(set(now) & set(before)):
+            old, new = before[name], now[name]
+            try:
+                check_distribution_compatibility(old, new)
+            except ValueError:  # what Optuna would refuse at every trial from now on
+                if isinstance(old, CategoricalDistribution) and isinstance(
+                    new, CategoricalDistribution
+                ):
+                    what = (
+                        f"now chooses from [{', '.join(map(str, new.choices))}], its trials from "
+                        f"[{', '.join(map(str, old.choices))}]"
+                    )
+                else:
+                    what = f"is now {_kind(new)}, its trials drew it as {_kind(old)}"
+                raise SpaceError(
+                    f"{file} changed since study {study.study_name!r} ran: {name} {what} (one "
+                    "study cannot mix the two); undo the edit or pick a new --study name"
+                ) from None
+        log.warning(
+            "%s changed since study %s last ran; its trials go on with the edit",
+            file,
+            study.study_name,
+        )
+
+    def study_choices(self, study: optuna.Study, backbone_param: str | None) -> dict[str, list]:
+        """The study's narrowed choices: as stored, or, for a study made before they were
+        stored, as its trials recorded them."""
+        if self.choices or backbone_param is None:
+            return dict(self.choices)
+        from optuna.distributions import CategoricalDistribution
+
+        for trial in study.get_trials(deepcopy=False):
+            dist = trial.distributions.get(backbone_param)
+            if isinstance(dist, CategoricalDistribution):
+                return {backbone_param: list(dist.choices)}
+        return {}
+
+    def check_pins(
+        self, fixed: Mapping[str, Any], study_name: str, widened: Mapping[str, Sequence[Any]]
+    ) -> None:
+        """A pin on a resumed study must be one of the choices the study was made with: its
+        stored ones, else the space's own (`widened` holds those plus a pin outside them)."""
+        for name, value in fixed.items():
+            values = self.choices.get(name, list(widened[name][:-1]) if name in widened else None)
+            if values is not None and value not in values:
+                raise StudyError(
+                    f"study {study_name!r} searches {name} among {', '.join(map(str, values))} "
+                    f"(its choices when it was made), not {value!r}; start a new --study to "
+                    "pin it"
+                )
+
     def open_data(
         self,
         study_name: str,
@@ -191,6 +271,15 @@ class StudyRecord:
         advice = "point --data / --test-dir at the study's own images where they are now"
         self.check_same(now, study_name, {"data_fingerprint", "test_fingerprint"}, advice)
         return source
+
+
+def _kind(dist: optuna.distributions.BaseDistribution) -> str:
+    kind = {
+        "CategoricalDistribution": "a categorical",
+        "IntDistribution": "an int",
+        "FloatDistribution": "a float",
+    }.get(type(dist).__name__, type(dist).__name__)
+    return kind + (" on a log scale" if getattr(dist, "log", False) else "")
 
 
 def _shown(value: Any) -> str:

@@ -9,15 +9,13 @@ from typing import Any
 
 import optuna
 
-from automl import optuna_compat
 from automl.errors import ConfigError
 from automl.settings import Machine, SearchOptions, Workspace, settings_from
-from automl.study.check import Plan, prepare, study_defaults
+from automl.study.check import Plan, prepare
 from automl.study.create import create_or_resume
-from automl.study.progress import WatcherFactory
+from automl.study.progress import WatcherFactory, check_progress
 from automl.study.record import StudyRecord
-from automl.study.storage import storage_for_workers
-from automl.study.worker import UNTIL_TIMEOUT, check_progress, run_worker
+from automl.study.worker import UNTIL_TIMEOUT, ReadyStudy, run_worker
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +59,10 @@ def search(
     workspace, machine = workspace or Workspace(), machine or Machine()
     progress = check_progress(progress)
     with machine.threads_set():
-        options = study_defaults(options, workspace)  # a rerun: what it leaves out
-        plan = prepare(options, workspace, machine)
-        if options.workers > 1:
-            storage_for_workers(plan.storage, options.workers)  # refuses in-memory storage
-        the_study, record = create_or_resume(plan, workspace, options.heartbeat_interval)
-        _announce(plan, record)
-        return _run(the_study, record, plan, workspace, machine, progress, started)
+        plan = prepare(options, workspace, machine)  # a rerun: what it leaves out, from its study
+        ready = create_or_resume(plan, workspace, options.heartbeat_interval)
+        _announce(plan, ready.record)
+        return _run(ready, plan, workspace, machine, progress, started)
 
 
 def _announce(plan: Plan, record: StudyRecord) -> None:
@@ -83,8 +78,7 @@ def _announce(plan: Plan, record: StudyRecord) -> None:
 
 
 def _run(
-    the_study: optuna.Study,
-    record: StudyRecord,
+    ready: ReadyStudy,
     plan: Plan,
     workspace: Workspace,
     machine: Machine,
@@ -92,14 +86,11 @@ def _run(
     started: float,
 ) -> optuna.Study:
     """The study's trials, run here (one worker) or by worker processes started here."""
-    run = plan.options.worker_options()
+    run = plan.run
     workers = plan.options.workers
     if workers == 1:
-        worker = (the_study, record, workspace, machine, run, progress)
-        return run_worker(*worker, space=plan.space, source=plan.source, started=started)
+        return run_worker(ready, workspace, machine, run, progress, started)
     from automl.study.pool import run_workers
 
-    run_workers(the_study, workspace, machine, workers, run.trials or UNTIL_TIMEOUT, progress)
-    return optuna.load_study(
-        study_name=the_study.study_name, storage=optuna_compat.storage(the_study)
-    )
+    run_workers(ready.study, workspace, machine, workers, run.trials or UNTIL_TIMEOUT, progress)
+    return ready.study

@@ -3,16 +3,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
-import optuna
 import torch
 
 from automl.data import DataSource, stratified_split
-from automl.spaces import Space
 
 VAL_FRACTION = 0.2
 
@@ -47,16 +45,3 @@ def validation_rows(pool: TrainingPool, seed: int, classes: Sequence[str]) -> li
     """The pool rows held out for validation: a stratified fifth, fixed for the study."""
     _, val_idx = stratified_split(pool.labels.numpy(), VAL_FRACTION, seed, classes=classes)
     return [int(i) for i in pool.rows[val_idx]]
-
-
-def decode_base(space: Space, fixed: Mapping[str, Any]) -> int | None:
-    """The largest resolution the study's trials can ask for: its images are decoded once
-    at it, and every smaller resolution is resized from those."""
-    if "resolution" in fixed:
-        return int(fixed["resolution"])
-    dist = space.explore().get("resolution")
-    if isinstance(dist, optuna.distributions.CategoricalDistribution):
-        return max(int(c) for c in dist.choices)
-    if isinstance(dist, optuna.distributions.IntDistribution):
-        return int(dist.high)
-    return None

@@ -70,11 +70,9 @@ def test_a_bad_portfolio_entry_is_one_error_before_any_study(tmp_path):
 
 
 def test_every_builtin_portfolio_is_valid():
-    from automl.study.portfolio import portfolio_trials
-
     for name in ("scratch_cnn", "finetune"):
         space = get_space(name)
-        assert space.portfolio and len(portfolio_trials(space, {})) == len(space.portfolio)
+        assert space.portfolio and len(space.portfolio_trials({})) == len(space.portfolio)
 
 
 def test_tpe_starts_randomly_for_a_third_of_a_short_study():
