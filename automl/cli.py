@@ -309,6 +309,14 @@ def search(
             help="Worker processes on the study, sharing the cores (see docs/scaling.md)."
         ),
     ] = 1,
+    cv: Annotated[
+        int | None,
+        typer.Option(
+            help="Validate each trial on K stratified folds of the training pool (its value: "
+            "the mean) instead of one 80/20 split; see docs/concepts.md.",
+            metavar="K",
+        ),
+    ] = None,
     studies_dir: StudiesDir = STUDIES_DIR,
 ):
     """Run or resume an Optuna study; rerunning the same command resumes it."""

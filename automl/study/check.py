@@ -103,6 +103,7 @@ def prepare(options: SearchOptions, workspace: Workspace, machine: Machine) -> P
         trials=o.target,
         limits=o.limits.to_dict(),
         dedupe=o.dedupe,
+        cv=o.cv,
         worker_options=o.worker_options().to_dict(),
     )
     if o.dedupe and source.test_dir is None:
@@ -113,6 +114,7 @@ def prepare(options: SearchOptions, workspace: Workspace, machine: Machine) -> P
         "resolution": o.resolution,
         "dedupe": o.dedupe or None,
         "model_options": model_options or None,
+        "cv": o.cv,
     }
     return Plan(
         the_space,

@@ -13,6 +13,7 @@ from automl.settings import Workspace
 from automl.spaces import Space
 from automl.study.check import Plan
 from automl.study.datacheck import check_study_data
+from automl.study.folds import fold_rows
 from automl.study.limits import Limits
 from automl.study.portfolio import enqueue_portfolio, portfolio_trials
 from automl.study.record import StudyRecord, wait_for_record
@@ -129,6 +130,7 @@ def _new_record(plan: Plan, cache_dir: Path) -> StudyRecord:
     return dataclasses.replace(
         r,
         val_indices=validation_rows(pool, r.split_seed, r.classes),
+        folds=fold_rows(pool, r.cv, r.split_seed, r.classes) if r.cv else [],
         choices={**plan.space.choices, **settled},  # widened by a pin outside them
         data_check=data_check,
         excluded=excluded,

@@ -102,7 +102,7 @@ def _finalize(
     )
     images, labels = pool.images, pool.labels
     trial_record = TrialRecord.of(best)
-    epochs = int(record.epochs if trial_record.epochs_run is None else trial_record.epochs_run)
+    epochs = int(record.epochs if trial_record.epochs_run is None else trial_record.run_epochs)
     seed = int(record.seed if trial_record.seed is None else trial_record.seed)
     log.info(
         "retraining trial %d on train+val (%d images) for %d epochs in %s (%s)",

@@ -47,7 +47,9 @@ def search(
     `portfolio` runs the space's known-good configurations first in a new study;
     `limits` (params, FLOPs, latency) prune models over them before they train; the study
     keeps them, and a resume replaces only the ones it gives; `dedupe` (a new study on an
-    image folder) leaves out training photos that have a copy in the held-out folder.
+    image folder) leaves out training photos that have a copy in the held-out folder;
+    `cv` (K >= 2) values each trial by the mean over K stratified folds of the training pool
+    instead of the 80/20 split (docs/concepts.md, Folds).
     `progress` shows the search as it runs (automl/study/progress.py): the CLI's display is
     `automl.display.TrialPrinter`; None (or False) shows nothing but log lines.
     """

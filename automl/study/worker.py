@@ -175,6 +175,7 @@ def run_worker(
             decode_base=record.decode_base,
             on_epoch=None if shown is None else shown.epoch,
             started=started,
+            folds=record.folds,
         )
         try:
             with noting_each_trial(the_study, objective):
