@@ -99,6 +99,7 @@ class StudyInfo:
     counts: dict[str, int]  # trial state name -> number of trials
     test_accuracy: float | None  # of the latest finalize run, if any
     spent: Spent | None = None
+    best_sd: float | None = None  # of the best trial's runs (--cv folds), when it has several
 
 
 def list_studies(
@@ -117,16 +118,18 @@ def list_studies(
             study = optuna.load_study(study_name=summary.study_name, storage=rdb)
             trials = study.get_trials(deepcopy=False)
             counts = {s.name: sum(t.state == s for t in trials) for s in TrialState}
-            complete = [t.value for t in trials if t.state == TrialState.COMPLETE]
+            complete = [t for t in trials if t.state == TrialState.COMPLETE]
+            best = max(complete, key=lambda t: t.value, default=None)
             runs = FinalRun.stored(study)
             found.append(
                 StudyInfo(
                     summary.study_name,
                     url,
-                    max(complete, default=None),
+                    None if best is None else best.value,
                     {k: v for k, v in counts.items() if v},
                     runs[-1].accuracy if runs else None,
                     spent(trials),
+                    None if best is None else TrialRecord.of(best).value_sd,
                 )
             )
     return found

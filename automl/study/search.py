@@ -14,6 +14,7 @@ from automl.errors import ConfigError
 from automl.settings import Machine, SearchOptions, Workspace, settings_from
 from automl.study.check import Plan, prepare, study_defaults
 from automl.study.create import create_or_resume
+from automl.study.noise import small_split_warning
 from automl.study.progress import WatcherFactory
 from automl.study.record import StudyRecord
 from automl.study.storage import storage_for_workers
@@ -73,8 +74,9 @@ def search(
 
 
 def _announce(plan: Plan, record: StudyRecord) -> None:
-    for warning in plan.outside:
-        log.warning(warning)
+    for warning in (*plan.outside, small_split_warning(len(record.val_indices), record.cv)):
+        if warning:
+            log.warning(warning)
     resolution = record.fixed.get("resolution")
     if plan.options.resolution is None and resolution and plan.source.default_resolution:
         log.info(

@@ -3,6 +3,7 @@ them (a value per fold stored, the mean as its value, the pruner during the firs
 and the refusals (bad K, a class smaller than K, a rerun with another K)."""
 
 import json
+import re
 import statistics
 from unittest import mock
 
@@ -18,6 +19,7 @@ from automl import ConfigError, StudyError
 from automl.cli import app
 from automl.study import objective
 from automl.study.folds import FoldFeatures, fold_rows
+from automl.study.noise import small_split_warning, with_sd
 from automl.study.split import TrainingPool
 
 from .photos import make_folder
@@ -179,3 +181,28 @@ def test_cli_refuses_more_folds_than_a_class_has_images(tmp_path, photos):
     storage = optuna.storages.RDBStorage(f"sqlite:///{studies / 'big.db'}")
     assert optuna.get_all_study_names(storage) == []  # no study was made
 
+
+def test_a_value_is_shown_with_its_sd_where_it_has_one():
+    assert with_sd(0.61234, None) == "0.6123"
+    assert with_sd(0.61234, 0.0312) == "0.6123 ± 0.0312"
+    assert small_split_warning(199, None) and "--cv 5" in small_split_warning(49, None)
+    assert small_split_warning(200, None) is None and small_split_warning(49, 5) is None
+
+
+def test_cli_shows_value_and_sd_and_warns_of_a_small_split(tmp_path, photos):
+    space, data = photos
+    common = ["--space", space, "--data", str(data), "--epochs", "1", "--pruner", "none",
+              "--no-portfolio", "--trials", "1", "--studies-dir", str(tmp_path)]  # fmt: skip
+    r = runner.invoke(app, ["search", "--study", "k", "--cv", "3", *common])
+    assert r.exit_code == 0, r.output
+    shown = r"best: trial #0, val_acc \d\.\d{4} ± \d\.\d{4} \(mean ± sd of 3 folds\)"
+    assert re.search(shown, r.output), r.output
+    assert "--cv 5" not in r.output  # already cross-validated
+    r = runner.invoke(app, ["search", "--study", "one", *common])
+    assert r.exit_code == 0, r.output
+    warned = [line for line in r.output.splitlines() if "the validation split holds" in line]
+    assert len(warned) == 1 and "holds 6 images" in warned[0], r.output
+    assert "--cv 5" in " ".join(r.output.split())
+    assert re.search(r"best: trial #0, val_acc \d\.\d{4}\n", r.output)  # one run: no ±
+    r = runner.invoke(app, ["studies", "--studies-dir", str(tmp_path)])
+    assert r.exit_code == 0 and re.search(r"│ k +│ \d\.\d{4} ±", r.output), r.output  # k: cv
