@@ -23,17 +23,7 @@ from automl.study.noise import small_split_warning, with_sd
 from automl.study.split import TrainingPool
 
 from .photos import make_folder
-
-TINY_SPACE = """
-from automl import DataConfig, OptimConfig, TrialConfig
-from automl.models.scratch_cnn import ScratchCNNConfig
-
-def space(trial):
-    return TrialConfig(
-        model=ScratchCNNConfig(base_filters=8, dense_units=16, batch_norm=False),
-        optim=OptimConfig(lr=trial.suggest_float("lr", 1e-3, 1e-2, log=True)),
-        data=DataConfig(resolution=16, batch_size=16))
-"""
+from .test_search import TINY_SPACE  # lr 1e-7 .. 1e-2, 16 px
 
 
 def pool_of(counts, skip=()):
