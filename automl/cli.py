@@ -319,6 +319,14 @@ def search(
             help="Worker processes on the study, sharing the cores (see docs/scaling.md)."
         ),
     ] = 1,
+    cv: Annotated[
+        int | None,
+        typer.Option(
+            help="Validate each trial on K stratified folds of the training pool (its value: "
+            "the mean) instead of one 80/20 split; see docs/concepts.md.",
+            metavar="K",
+        ),
+    ] = None,
     studies_dir: StudiesDir = STUDIES_DIR,
 ):
     """Run or resume an Optuna study; rerunning the same command resumes it."""
@@ -340,6 +348,8 @@ def search(
 
 def _print_best(result, workspace: Workspace) -> None:
     from automl.study.listing import spent
+    from automl.study.noise import with_sd
+    from automl.study.record import TrialRecord
 
     out.print(f"spent: {spent(result.get_trials(deepcopy=False)).line()}", highlight=False)
     try:
@@ -347,7 +357,9 @@ def _print_best(result, workspace: Workspace) -> None:
     except ValueError:
         out.print(f"study {result.study_name}: no completed trial yet")
         return
-    out.print(f"best: trial #{best.number}, val_acc {best.value:.4f}")
+    sd, runs = TrialRecord.of(best).value_sd, len(TrialRecord.of(best).fold_values)
+    folds = f" (mean ± sd of {runs} folds)" if sd is not None else ""
+    out.print(f"best: trial #{best.number}, val_acc {with_sd(best.value, sd)}{folds}")
     out.print(
         f"next: automl finalize --study {result.study_name}{workspace.options()}",
         highlight=False,
@@ -505,6 +517,7 @@ def export(
 def studies(storage: Storage = None, studies_dir: StudiesDir = STUDIES_DIR):
     """List studies with their best value and trial counts per state."""
     from automl.study.listing import list_studies
+    from automl.study.noise import with_sd
 
     found = list_studies(storage, studies_dir, before_optuna=_route_optuna_logs)
     if not found:
@@ -514,7 +527,7 @@ def studies(storage: Storage = None, studies_dir: StudiesDir = STUDIES_DIR):
     for s in found:
         table.add_row(
             s.name,
-            "-" if s.best_value is None else f"{s.best_value:.4f}",
+            "-" if s.best_value is None else with_sd(s.best_value, s.best_sd),
             ", ".join(f"{n} {k.lower()}" for k, n in s.counts.items()) or "none",
             "-" if s.test_accuracy is None else f"{s.test_accuracy:.4f}",
             s.spent.line().split("; ", 1)[1] if s.spent else "-",

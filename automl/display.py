@@ -31,12 +31,15 @@ STATE_STYLE = {TrialState.COMPLETE: "green", TrialState.PRUNED: "yellow", TrialS
 def describe_trial(trial: FrozenTrial, best: float | None = None) -> str:
     """One line: number, state, value, epochs, time and the trial's params."""
     style = STATE_STYLE.get(trial.state, "white")
+    from automl.study.noise import with_sd
     from automl.study.record import TrialRecord
 
     record = TrialRecord.of(trial)
     history = record.history
     acc = history[-1]["val_acc"] if history else None
     value = f"val_acc {acc:.4f}" if acc is not None else "val_acc   -   "
+    if record.value_sd is not None and trial.value is not None:  # a mean over folds
+        value = f"val_acc {with_sd(trial.value, record.value_sd)}"
     star = " [bold]*best*[/bold]" if best is not None and trial.value == best else ""
     params = escape(" ".join(f"{k}={_short(v)}" for k, v in trial.params.items()))
     reason = {TrialState.PRUNED: record.pruned_reason, TrialState.FAIL: record.fail_reason}.get(

@@ -148,8 +148,11 @@ class SearchOptions:
     dedupe: bool = False
     workers: int = 1
     heartbeat_interval: int = HEARTBEAT_SECONDS
+    cv: int | None = None  # K folds instead of the 80/20 split (automl/study/folds.py)
 
     def __post_init__(self) -> None:
+        if self.cv is not None and (not isinstance(self.cv, int) or self.cv < 2):
+            raise ConfigError(f"--cv must be a whole number of folds, at least 2, got {self.cv!r}")
         if self.limits is None:
             object.__setattr__(self, "limits", Limits())
         if not isinstance(self.workers, int) or self.workers < 1:

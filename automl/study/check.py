@@ -99,6 +99,7 @@ def prepare(options: SearchOptions, workspace: Workspace, machine: Machine) -> P
         trials=o.target,
         limits=o.limits.to_dict(),
         dedupe=o.dedupe,
+        cv=o.cv,
         worker_options=run.to_dict(),
     )
     if o.dedupe and source.test_dir is None:  # the built-in digits
@@ -112,6 +113,7 @@ def prepare(options: SearchOptions, workspace: Workspace, machine: Machine) -> P
         "resolution": o.resolution,
         "dedupe": o.dedupe or None,
         "model_options": chosen or None,
+        "cv": o.cv,
     }
     return Plan(
         the_space,

@@ -11,6 +11,7 @@ import optuna
 from automl.settings import Workspace
 from automl.study.check import Plan
 from automl.study.datacheck import check_study_data
+from automl.study.folds import fold_rows
 from automl.study.limits import Limits
 from automl.study.record import StudyRecord
 from automl.study.split import training_pool, validation_rows
@@ -104,6 +105,7 @@ def _new_record(plan: Plan, cache_dir: Path) -> StudyRecord:
     return dataclasses.replace(
         r,
         val_indices=validation_rows(pool, r.split_seed, r.classes),
+        folds=fold_rows(pool, r.cv, r.split_seed, r.classes) if r.cv else [],
         choices={**plan.space.choices, **settled},  # widened by a pin outside them
         data_check=data_check,
         excluded=excluded,

@@ -108,7 +108,7 @@ def _finalize(
         forced=bool(runs or started),
         trial=best.number,
         val_accuracy=best.value,
-        epochs=int(record.epochs if trial_record.epochs_run is None else trial_record.epochs_run),
+        epochs=int(record.epochs if trial_record.epochs_run is None else trial_record.run_epochs),
         seed=int(record.seed if trial_record.seed is None else trial_record.seed),
         device=str(amp.device),
         precision=amp.name,

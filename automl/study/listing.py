@@ -115,6 +115,7 @@ class StudyInfo:
     counts: dict[str, int]  # trial state name -> number of trials
     test_accuracy: float | None  # of the latest finalize run, if any
     spent: Spent | None = None
+    best_sd: float | None = None  # of the best trial's runs (--cv folds), when it has several
 
 
 def list_studies(
@@ -163,15 +164,17 @@ def read_through_optuna(url: str) -> list[StoredStudy]:
 
 def _info(study: StoredStudy, url: str) -> StudyInfo:
     counts = {state: sum(t.state == state for t in study.trials) for state in STATES}
-    complete = [t.value for t in study.trials if t.state == "COMPLETE"]
+    complete = [t for t in study.trials if t.state == "COMPLETE"]
+    best = max(complete, key=lambda t: t.value, default=None)
     runs = FinalRun.stored(study)
     return StudyInfo(
         study.name,
         url,
-        max(complete, default=None),
+        None if best is None else best.value,
         {k: v for k, v in counts.items() if v},
         runs[-1].accuracy if runs else None,
         spent(study.trials),
+        None if best is None else TrialRecord.of(best).value_sd,
     )
 
 

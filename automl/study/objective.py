@@ -20,6 +20,7 @@ from automl.config import with_model_options
 from automl.data import DataSource, to_device_if_fits
 from automl.errors import TrainingError
 from automl.spaces import Space
+from automl.study.folds import Folds, fold_note, trial_value
 from automl.study.limits import Limits
 from automl.study.record import StudyRecord, TrialRecord
 from automl.study.split import training_pool
@@ -84,7 +85,8 @@ class Objective:
         on (--dedupe); `on_epoch(trial number, epoch, epochs, history row)` after every epoch
         (progress); `started`: time.perf_counter() when this worker's run began: its first
         trial records the start-up (data check, decoding a new study's images, weights,
-        probes) as a part."""
+        probes) as a part. With --cv the record's folds are trained on in turn instead of the
+        split (study/folds.py)."""
         self.limits = Limits.from_dict(record.limits)
         self.space = space
         self.source = source
@@ -108,6 +110,19 @@ class Objective:
         self.features = FeatureStore(
             cache_dir, f"{source.fingerprint}:{split_key}"
         )  # resolution -> (train, val) tensors, kept in memory
+        self.folds = None if not record.folds else Folds(
+            record.folds,
+            lambda px: training_pool(source, px, cache_dir, self.decode_base, self.excluded),
+            self.features,
+            precision,
+        )  # fmt: skip
+
+    def runs(self, resolution: int) -> list:
+        """What a trial trains on in turn: the split, or each of --cv's folds."""
+        if self.folds:
+            return self.folds.splits(resolution)
+        train, val = self.split(resolution)
+        return [lambda: (train, val, self.features)]
 
     def split(self, resolution: int) -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
         if resolution not in self._splits:
@@ -161,7 +176,7 @@ class Objective:
             parts["startup"], self.started = time.perf_counter() - self.started, None
         cfg = with_model_options(self.space(trial), self.model_options)
         decode_start = time.perf_counter()
-        train, val = self.split(cfg.data.resolution)  # decoded once per resolution and process
+        runs = self.runs(cfg.data.resolution)  # decoded once per resolution and process
         TrialRecord.note(trial, decode_seconds=time.perf_counter() - decode_start)
         seed = self.seed + trial.number
         TrialRecord.note(
@@ -174,8 +189,11 @@ class Objective:
             worker=worker_label(),
         )
         history: list[dict] = []
+        values: list[float] = []  # each run's (fold's) value
 
         def on_built(model: torch.nn.Module) -> None:
+            if values:  # measured on the first fold
+                return
             with timing(parts, "probe"):
                 self.measure(trial, model, train[0].shape[1], cfg.data.resolution)
 
@@ -184,10 +202,12 @@ class Objective:
             TrialRecord.note(trial, memory_format=layout)
 
         def on_epoch(epoch: int, row: dict) -> None:
-            history.append(row)
+            history.append(row | fold_note(values, len(runs)))
             TrialRecord.note(trial, history=history)
             if self.on_epoch is not None:
-                self.on_epoch(trial.number, epoch, self.epochs, row)
+                self.on_epoch(trial.number, len(history), self.epochs * len(runs), row)
+            if values:  # --cv: the pruner sees the first fold only (study/folds.py)
+                return
             trial.report(row["val_acc"], epoch)
             if trial.should_prune():
                 TrialRecord.note(trial, pruned_reason=f"pruner stopped it after epoch {epoch}")
@@ -196,20 +216,23 @@ class Objective:
         start = time.perf_counter()
         out_of_memory = None
         try:
-            fit(
-                cfg,
-                train,
-                val,
-                num_classes=len(self.source.classes),
-                epochs=self.epochs,
-                precision=self.precision,
-                seed=seed,
-                features=self.features,
-                on_built=on_built,
-                on_model=on_model,
-                on_epoch=on_epoch,
-                parts=parts,
-            )
+            for run in runs:
+                train, val, features = run()
+                fit(
+                    cfg,
+                    train,
+                    val,
+                    num_classes=len(self.source.classes),
+                    epochs=self.epochs,
+                    precision=self.precision,
+                    seed=seed,
+                    features=features,
+                    on_built=on_built,
+                    on_model=on_model,
+                    on_epoch=on_epoch,
+                    parts=parts,
+                )
+                values.append(history[-1]["val_acc"])
         except TrainingError as exc:  # NaN/inf loss: not a score, not a crash of the search
             TrialRecord.note(trial, pruned_reason=str(exc))
             raise optuna.TrialPruned(str(exc)) from exc
@@ -232,4 +255,4 @@ class Objective:
         if out_of_memory is not None:  # out of the handler: nothing holds the trial's tensors
             release_memory(self.precision.device)
             raise out_of_memory
-        return history[-1]["val_acc"]
+        return trial_value(trial, values)

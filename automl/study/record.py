@@ -60,6 +60,8 @@ class StudyRecord:
     train_files: int | None = None  # files in train/ (or digits' training rows) when made
     test_files: int | None = None  # files in the held-out folder when made
     worker_options: dict[str, Any] = field(default_factory=dict)  # the last search's, for workers
+    cv: int | None = None  # --cv K: trials train on K folds of the pool instead of the split
+    folds: list[list[int]] = field(default_factory=list)  # the pool rows each fold validates on
 
     def load_space(self) -> Space:
         """The study's space, its categoricals narrowed as when the study was created."""
@@ -77,9 +79,10 @@ class StudyRecord:
         "resolution",
         "model_options",
         "dedupe",
+        "cv",
     )
     # Settings that keep the stored value unless this run gives them.
-    OPTIONAL = ("epochs", "seed", "resolution", "dedupe", "model_options")
+    OPTIONAL = ("epochs", "seed", "resolution", "dedupe", "model_options", "cv")
     OPTIONS = {  # the options that give a frozen setting, where not the one of its name
         "data_fingerprint": ("data",),
         "test_fingerprint": ("test_dir",),
@@ -348,10 +351,19 @@ class TrialRecord:
     over_limits: list[str] = field(default_factory=list)  # Limit.field names it was over
     # seconds outside the epochs: build, probe, features; startup on a worker's first trial
     parts_seconds: dict[str, float] = field(default_factory=dict)
+    fold_values: list[float] = field(default_factory=list)  # --cv: each fold's val accuracy
+    value_sd: float | None = None  # sd of the runs its value is the mean of (folds)
 
     @classmethod
     def of(cls, trial: optuna.trial.FrozenTrial | optuna.Trial) -> TrialRecord:
         return cls(**_known(cls, trial.user_attrs))
+
+    @property
+    def run_epochs(self) -> int | None:
+        """The epochs of one training run: all it ran, or under --cv one fold's."""
+        if self.epochs_run is None:
+            return None
+        return self.epochs_run // max(1, len(self.fold_values))
 
     def measured(self, name: str) -> float | None:
         """A size a limit is checked against, by its Limit.measured name."""

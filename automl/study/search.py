@@ -13,6 +13,7 @@ from automl.errors import ConfigError
 from automl.settings import Machine, SearchOptions, Workspace, settings_from
 from automl.study.check import Plan, prepare
 from automl.study.create import create_or_resume
+from automl.study.noise import small_split_warning
 from automl.study.progress import WatcherFactory, check_progress
 from automl.study.record import StudyRecord
 from automl.study.worker import UNTIL_TIMEOUT, ReadyStudy, run_worker
@@ -45,7 +46,9 @@ def search(
     `portfolio` runs the space's known-good configurations first in a new study;
     `limits` (params, FLOPs, latency) prune models over them before they train; the study
     keeps them, and a resume replaces only the ones it gives; `dedupe` (a new study on an
-    image folder) leaves out training photos that have a copy in the held-out folder.
+    image folder) leaves out training photos that have a copy in the held-out folder;
+    `cv` (K >= 2) values each trial by the mean over K stratified folds of the training pool
+    instead of the 80/20 split (docs/concepts.md, Folds).
     `progress` shows the search as it runs (automl/study/progress.py): the CLI's display is
     `automl.display.TrialPrinter`; None (or False) shows nothing but log lines.
     """
@@ -66,8 +69,9 @@ def search(
 
 
 def _announce(plan: Plan, record: StudyRecord) -> None:
-    for warning in plan.outside:
-        log.warning(warning)
+    for warning in (*plan.outside, small_split_warning(len(record.val_indices), record.cv)):
+        if warning:
+            log.warning(warning)
     resolution = record.fixed.get("resolution")
     if plan.options.resolution is None and resolution and plan.source.default_resolution:
         log.info(

@@ -15,6 +15,7 @@ from optuna.storages._rdb import models
 from optuna.trial import TrialState
 from typer.testing import CliRunner
 
+from automl import cli
 from automl.cli import app
 from automl.study import listing, tables
 from automl.study.listing import list_studies, read_through_optuna, spent
@@ -92,7 +93,7 @@ def test_tables_read_what_optuna_reads(tmp_path):
 
 
 def _cli_listing(folder, monkeypatch, through_optuna: bool) -> str:
-    monkeypatch.setenv("COLUMNS", "250")
+    monkeypatch.setattr(cli.out, "width", 250)  # fixed when cli was imported, maybe narrower
     if through_optuna:
         monkeypatch.setattr(listing, "read_studies", _unknown)
     result = CliRunner().invoke(app, ["studies", "--studies-dir", str(folder)])
