@@ -31,8 +31,9 @@ _TINY_PARAMS = {
 
 
 # Session fixtures worth building once: under `pytest -n N --dist loadgroup` (`make test`)
-# every test that needs one runs in the same worker process, which builds it once.
-SHARED = {"searched": "digits", "postgres_server": "postgres"}  # fixture -> xdist group
+# every test that needs one runs in the same worker process, which builds it once. (The
+# PostgreSQL server is shared across the processes instead, tests/study/postgres.py.)
+SHARED = {"searched": "digits"}  # fixture -> xdist group
 MAX_WORKERS = 4  # test processes under `-n auto`: more gain little and each holds torch
 
 
@@ -64,7 +65,10 @@ def pytest_xdist_auto_num_workers(config):
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items):
-    """Group the tests that use a SHARED session fixture (a test already in a group keeps it)."""
+    """Group the tests that use a SHARED session fixture (a test already in a group keeps it),
+    and run the tests marked slow first: under xdist, a long test that starts last keeps
+    one process busy while the others have nothing left to do."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable
     for item in items:
         if item.get_closest_marker("xdist_group"):
             continue

@@ -54,6 +54,7 @@ def test_report_records_the_shown_held_out_images(reported):
     assert ", ".join(map(str, shown["indices"])) in index.read_text()
 
 
+@pytest.mark.slow
 def test_report_on_30_and_1000_trial_studies(tmp_path, capsys):
     timings = {}
     for n in (30, 1000):

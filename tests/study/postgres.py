@@ -1,10 +1,13 @@
 """A throwaway PostgreSQL server for tests: `initdb` in a temporary folder, listening on
-127.0.0.1 only, trust authentication, stopped (and its folder removed) at teardown."""
+127.0.0.1 only, trust authentication, stopped (and its folder removed) at teardown; one per
+test run, shared by the run's test processes."""
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import glob
+import json
 import os
 import shutil
 import socket
@@ -85,8 +88,9 @@ class Server:
         return len(rows)
 
 
-@contextlib.contextmanager
-def running_server() -> Iterator[Server]:
+def start_server() -> Server:
+    """`initdb` in a new temporary folder and the server started there (answering on TCP);
+    stop it with `stop_server`."""
     folder = Path(tempfile.mkdtemp(prefix="automl-pg-"))
     os.chmod(folder, 0o777)  # the server user writes its data and socket here
     server = Server(folder, _free_port())
@@ -107,9 +111,62 @@ def running_server() -> Iterator[Server]:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
+    except BaseException:
+        stop_server(server)
+        raise
+    return server
+
+
+def stop_server(server: Server) -> None:
+    """Stop the server (if it runs) and remove its folder."""
+    stop = [find_bin("pg_ctl"), "-D", str(server.pgdata), "-m", "immediate", "-w", "stop"]
+    if server.pgdata.exists():
+        subprocess.run(_as_server_user(stop), capture_output=True, timeout=60)
+    shutil.rmtree(server.folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def running_server() -> Iterator[Server]:
+    server = start_server()
+    try:
         yield server
     finally:
-        stop = [pg_ctl, "-D", str(server.pgdata), "-m", "immediate", "-w", "stop"]
-        if server.pgdata.exists():
-            subprocess.run(_as_server_user(stop), capture_output=True, timeout=60)
-        shutil.rmtree(folder, ignore_errors=True)
+        stop_server(server)
+
+
+@contextlib.contextmanager
+def shared_server(run_dir: Path) -> Iterator[Server]:
+    """One server for all the test processes of a run that share `run_dir` (pytest-xdist's
+    workers): the first to ask starts it, the last to leave stops it. Its address and the
+    number of processes using it are kept in `run_dir`/postgres.json, under a file lock."""
+    state = run_dir / "postgres.json"
+    with _locked(run_dir / "postgres.lock"):
+        if state.exists():
+            info = json.loads(state.read_text())
+        else:
+            started = start_server()
+            info = {"folder": str(started.folder), "port": started.port, "users": 0}
+        info["users"] += 1
+        state.write_text(json.dumps(info))
+    server = Server(Path(info["folder"]), info["port"])
+    try:
+        yield server
+    finally:
+        with _locked(run_dir / "postgres.lock"):
+            info = json.loads(state.read_text())
+            info["users"] -= 1
+            if info["users"] > 0:
+                state.write_text(json.dumps(info))
+            else:
+                state.unlink()
+                stop_server(server)
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -46,6 +46,7 @@ def test_limits_give_scale_free_constraints_and_say_what_is_over():
     assert not Limits() and Limits.from_dict(limits.to_dict()) == limits
 
 
+@pytest.mark.slow
 def test_models_over_a_limit_are_pruned_untrained_and_the_study_keeps_the_limits(tmp_path):
     automl.search(study="s", trials=8, studies_dir=tmp_path, seed=1, **TINY, limits=Limits(CUT))
     study = _load(tmp_path, "s")
@@ -81,6 +82,7 @@ def test_models_over_a_limit_are_pruned_untrained_and_the_study_keeps_the_limits
     }
 
 
+@pytest.mark.slow
 def test_latency_is_measured_only_when_limited_and_prunes_before_training(tmp_path):
     automl.search(study="fast", trials=2, studies_dir=tmp_path, **TINY)
     assert all("latency_ms" not in t.user_attrs for t in _load(tmp_path, "fast").trials)

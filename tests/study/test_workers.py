@@ -102,6 +102,7 @@ def test_trial_seeded_sampler_never_repeats_across_workers(tmp_path):
     assert param_sets(again) == sets  # the same trial numbers sample the same params
 
 
+@pytest.mark.slow
 def test_search_with_two_workers(tmp_path):
     study = automl.search(
         study="w2", trials=6, studies_dir=tmp_path, workers=2, progress=TrialPrinter, **TINY
@@ -122,7 +123,7 @@ def test_four_searches_started_at_once(tmp_path, storage_url):
     all start (one creates the schema and the study, the others wait for it), 0 errors."""
     command = automl_cmd(
         "search",
-        "--study", "at-once", "--storage", storage_url, "--trials", 8, "--epochs", 1,
+        "--study", "at-once", "--storage", storage_url, "--trials", 4, "--epochs", 1,
         "--resolution", 32, "--pruner", "none", "--threads", 1, "--studies-dir", tmp_path,
     )  # fmt: skip
     procs = [
@@ -135,14 +136,14 @@ def test_four_searches_started_at_once(tmp_path, storage_url):
         stop_all(procs)
     for p, out in zip(procs, outputs, strict=True):
         assert p.returncode == 0, out[-2000:]
-    assert_clean(load(storage_url, "at-once"), 8, workers=4)
+    assert_clean(load(storage_url, "at-once"), 4, workers=4)
 
 
 @pytest.mark.slow
 def test_sigkill_one_of_two_workers(tmp_path, storage_url):
     """Kill one worker mid-trial: the other finishes the study, the killed trial ends FAIL
     (heartbeat) and its retry runs."""
-    epochs, trials = 5, 4
+    epochs, trials = 4, 3
     create(tmp_path, storage_url, "k", trials, epochs)
     command = automl_cmd(
         "worker", "--study", "k", "--storage", storage_url, "--threads", 1,
@@ -162,7 +163,7 @@ def test_sigkill_one_of_two_workers(tmp_path, storage_url):
             assert time.monotonic() < deadline, "no trial to kill mid-way"
             for t in polling.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
                 pid = int(str(t.user_attrs.get("worker", ":0")).split(" ")[0].split(":")[1])
-                if pid in by_pid and 1 <= len(t.intermediate_values) <= epochs - 3:
+                if pid in by_pid and 1 <= len(t.intermediate_values) <= epochs - 2:
                     victim = t.number, by_pid[pid]
                     break
             time.sleep(0.05)
@@ -308,6 +309,7 @@ def default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_an_interrupted_search_is_one_line(tmp_path, sig, code):
     """Ctrl-C or SIGTERM mid-trial: exit 130/143, one line saying what finished and how to
@@ -355,12 +357,13 @@ def test_workers_are_placed_round_robin_on_gpus(monkeypatch):
     assert cuda_placement("cuda", 3) == ["4", "5", "4"]
 
 
+@pytest.mark.slow
 def test_postgres_worker_survives_dropped_connections(tmp_path, postgres_server):
     """The server ends every session of the worker's database mid-study (as a restart or an
     idle timeout does): the worker reconnects and finishes."""
     url = postgres_server.new_database()
     database = url.rsplit("/", 1)[1]
-    create(tmp_path, url, "d", trials=6, epochs=3)
+    create(tmp_path, url, "d", trials=3, epochs=2)
     command = automl_cmd(
         "worker", "--study", "d", "--storage", url, "--threads", 1, "--studies-dir", tmp_path
     )
@@ -377,7 +380,7 @@ def test_postgres_worker_survives_dropped_connections(tmp_path, postgres_server)
     assert worker.returncode == 0, out[-3000:]
     assert dropped > 0
     study = load(url, "d")
-    assert sum(t.state in FINISHED for t in study.trials) >= 6
+    assert sum(t.state in FINISHED for t in study.trials) >= 3
 
 
 def test_record_of_an_older_study_loads():
