@@ -1,11 +1,17 @@
 """Stop signals as Ctrl-C: SIGTERM and SIGHUP (a `kill`, a closed terminal) raise
 `Interrupted`, a KeyboardInterrupt that remembers the signal, so whatever cleans up after
-Ctrl-C (a trial recorded as failed, workers and servers stopped) runs for them too."""
+Ctrl-C (a trial recorded as failed, workers and servers stopped) runs for them too.
+
+A signal that lands while the garbage collector runs a callback (SQLAlchemy has weakref
+ones) raises there, and Python reports that exception as unraisable and goes on: the
+interrupt is lost. So a signal is also remembered, and `raise_if_interrupted()`, called
+between batches, raises it again (the lost one is not reported: it is not an error)."""
 
 from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 
@@ -21,6 +27,15 @@ class Interrupted(KeyboardInterrupt):
         return cls(getattr(exc, "signum", signal.SIGINT), detail)
 
 
+_pending: list[int] = []  # the signals received inside stop_signals_interrupt, not yet acted on
+
+
+def raise_if_interrupted() -> None:
+    """Raise Interrupted for a stop signal whose first raise was swallowed (see above)."""
+    if _pending:
+        raise Interrupted(_pending[-1])
+
+
 def exit_code(exc: KeyboardInterrupt) -> int:
     """The shell's convention: 128 + the signal (130 for Ctrl-C, 143 for SIGTERM)."""
     return 128 + getattr(exc, "signum", signal.SIGINT)
@@ -28,23 +43,34 @@ def exit_code(exc: KeyboardInterrupt) -> int:
 
 @contextlib.contextmanager
 def stop_signals_interrupt() -> Iterator[None]:
-    """While inside, SIGTERM and SIGHUP raise Interrupted (main thread only; elsewhere, on
-    platforms without them and where one is ignored, nothing changes); the previous handlers
-    come back after."""
-    names = ("SIGTERM", "SIGHUP")
+    """While inside, SIGINT, SIGTERM and SIGHUP raise Interrupted, and are remembered for
+    raise_if_interrupted (main thread only; elsewhere, on platforms without them and where
+    one is ignored, nothing changes); the previous handlers come back after."""
+    names = ("SIGINT", "SIGTERM", "SIGHUP")
     signals = [getattr(signal, n) for n in names if hasattr(signal, n)]
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def interrupt(signum, frame):
+        _pending.append(signum)
         raise Interrupted(signum)
 
     # a signal set to be ignored (`nohup` ignores SIGHUP) stays ignored
     signals = [sig for sig in signals if signal.getsignal(sig) is not signal.SIG_IGN]
+    report = sys.unraisablehook
+
+    def unraisable(what) -> None:
+        if not isinstance(what.exc_value, Interrupted):  # ours is raised again, not reported
+            report(what)
+
     before = {sig: signal.signal(sig, interrupt) for sig in signals}
+    _pending.clear()
+    sys.unraisablehook = unraisable
     try:
         yield
     finally:
+        sys.unraisablehook = report
+        _pending.clear()
         for sig, handler in before.items():
             signal.signal(sig, handler)

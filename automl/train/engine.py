@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from automl.errors import TrainingError
+from automl.interrupt import raise_if_interrupted
 from automl.train.precision import Precision
 
 
@@ -36,6 +37,7 @@ def train_one_epoch(
     correct = torch.zeros((), dtype=torch.long, device=precision.device)
     seen = 0
     for x, y in batches:
+        raise_if_interrupted()
         with precision.autocast():
             logits = model(x)
             loss = criterion(logits, y)
@@ -71,6 +73,7 @@ def evaluate(
     loss_sum, seen, correct = 0.0, 0, 0
     probs = []
     for x, y in batches:
+        raise_if_interrupted()
         with precision.autocast():
             logits = model(x)
         logits = logits.float()
