@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from pathlib import Path
 
 import optuna
 
 from automl.settings import Workspace
 from automl.study.check import Plan
-from automl.study.datacheck import check_study_data
-from automl.study.folds import fold_rows
-from automl.study.limits import Limits
+from automl.study.new import new_record
 from automl.study.record import StudyRecord
-from automl.study.split import training_pool, validation_rows
+from automl.study.resume import resume
 from automl.study.storage import open_storage, storage_for_workers
-from automl.study.weights import fetch_study_backbones, settle_backbones
 from automl.study.worker import ReadyStudy
 
 log = logging.getLogger(__name__)
@@ -35,7 +31,7 @@ def create_or_resume(
     the_study = optuna.load_study(study_name=plan.study_name, storage=rdb) if existing else None
     stored = None if the_study is None else StudyRecord.written(the_study)
     if stored is None:  # weights, decode and split first: a failure leaves no half-made study
-        record = _new_record(plan, workspace.paths.cache)
+        record = new_record(plan, workspace.paths.cache)
         if the_study is None:
             try:
                 the_study = optuna.create_study(
@@ -45,7 +41,7 @@ def create_or_resume(
                 the_study = optuna.load_study(study_name=plan.study_name, storage=rdb)
                 stored = StudyRecord.written(the_study)
     if stored is not None:
-        return _resumed(the_study, stored, plan)
+        return resume(the_study, stored, plan)
     # Ours, made by hand, or by a run killed before its record was written.
     space = plan.space.with_choices(record.choices)
     if plan.portfolio and not the_study.get_trials(deepcopy=False):
@@ -60,54 +56,3 @@ def create_or_resume(
         record = dataclasses.replace(record, portfolio=len(trials))
     record.write(the_study)
     return ReadyStudy(the_study, record, space, plan.source)
-
-
-def _resumed(the_study: optuna.Study, stored: StudyRecord, plan: Plan) -> ReadyStudy:
-    """A study that exists: its frozen settings checked against this command's, the ones a
-    rerun may change written, its space narrowed to its choices, their weights fetched."""
-    stored.check_same(plan.record, plan.study_name, set(plan.given))
-    stored.check_space_edit(the_study, plan.space, plan.record.space_file_hash)
-    # New pins replace the study's; without --fix the stored ones stay, with today's added.
-    pins = {**stored.fixed, **plan.record.fixed}
-    if plan.options.fix is not None:
-        pins = dict(plan.record.fixed)
-    if stored.resolution is not None:
-        pins["resolution"] = stored.resolution
-    stored.check_pins(pins, plan.study_name, plan.space.choices)
-    choices = stored.study_choices(the_study, plan.space.backbone_param)
-    space = plan.space.with_choices(choices)
-    backbones = space.backbones(pins, stored.model_options)
-    fetch_study_backbones(backbones, plan.options.offline)  # here before any trial
-    limits = Limits.from_dict(stored.limits).replaced_by(plan.options.limits)
-    record = stored.update(
-        the_study,
-        space_file_hash=plan.record.space_file_hash,
-        trials=plan.record.trials,
-        fixed=pins,
-        limits=limits.to_dict(),
-        sampler=plan.record.sampler,  # not frozen: a rerun may switch them
-        pruner=plan.record.pruner,
-        worker_options=plan.record.worker_options,
-    )
-    return ReadyStudy(the_study, record, space, plan.source)
-
-
-def _new_record(plan: Plan, cache_dir: Path) -> StudyRecord:
-    """The record of a study about to be made: its backbones' weights settled (downloaded
-    unless offline), its images decoded and split."""
-    r = plan.record
-    base = plan.space.max_resolution(r.fixed)  # decoded once at it, smaller ones resized
-    backbones = plan.space.backbones(r.fixed, r.model_options)
-    # the data check first: it refuses unusable folders
-    data_check, excluded = check_study_data(plan.source, plan.resolution, r.dedupe, cache_dir, base)
-    settled = settle_backbones(plan.space.backbone_param, backbones, r.fixed, plan.options.offline)
-    pool = training_pool(plan.source, plan.resolution, cache_dir, base, excluded)
-    return dataclasses.replace(
-        r,
-        val_indices=validation_rows(pool, r.split_seed, r.classes),
-        folds=fold_rows(pool, r.cv, r.split_seed, r.classes) if r.cv else [],
-        choices={**plan.space.choices, **settled},  # widened by a pin outside them
-        data_check=data_check,
-        excluded=excluded,
-        decode_base=base,
-    )

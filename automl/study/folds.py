@@ -71,23 +71,22 @@ class Folds:
     features), made when asked from the pool decoded once per resolution and process."""
 
     def __init__(
-        self,
-        rows: Sequence[Sequence[int]],
-        load_pool: Callable[[int], TrainingPool],
-        features: FeatureStore,
-        precision: Precision,
+        self, rows: Sequence[Sequence[int]], features: FeatureStore, precision: Precision
     ) -> None:
         self.rows = [np.asarray(r, dtype=np.int64) for r in rows]
-        self.load_pool, self.features, self.precision = load_pool, features, precision
+        self.features, self.precision = features, precision
         self._pools: dict[int, tuple[np.ndarray, Split]] = {}
 
     def __len__(self) -> int:
         return len(self.rows)
 
-    def splits(self, resolution: int) -> list[Callable[[], tuple[Split, Split, FoldFeatures]]]:
-        """Fold i's (train, val, features), made when called: one fold's tensors at a time."""
+    def splits(
+        self, resolution: int, load_pool: Callable[[int], TrainingPool]
+    ) -> list[Callable[[], tuple[Split, Split, FoldFeatures]]]:
+        """Fold i's (train, val, features), made when called: one fold's tensors at a time.
+        `load_pool(resolution)` gives the pool, asked once per resolution."""
         if resolution not in self._pools:
-            pool = self.load_pool(resolution)
+            pool = load_pool(resolution)
             device = self.precision.device  # kept there for every trial at this resolution
             on_device = to_device_if_fits(pool.images, pool.labels, device)
             self._pools[resolution] = (pool.rows, on_device)

@@ -23,7 +23,7 @@ from automl.spaces import Space
 from automl.study.folds import Folds, fold_note, trial_value
 from automl.study.limits import Limits
 from automl.study.record import StudyRecord, TrialRecord
-from automl.study.split import training_pool
+from automl.study.split import TrainingPool, training_pool
 from automl.train.features import FeatureStore
 from automl.train.fit import fit, model_stats, timing
 from automl.train.measure import inference_latency_ms
@@ -37,33 +37,29 @@ def worker_label() -> str:
     return f"{socket.gethostname()}:{os.getpid()}" + (f" gpu {gpus}" if gpus else "")
 
 
-def record_interrupt(study: optuna.Study, trial_id: int | None) -> None:
-    """Ctrl-C or a stop signal came while Optuna itself worked on this process's trial (its
-    start or its end), which left it RUNNING: FAIL, with the reason."""
-    if trial_id is None:
-        return
-    storage = optuna_compat.storage(study)
-    if storage.get_trial(trial_id).state == TrialState.RUNNING:
-        TrialRecord.note_stored(storage, trial_id, fail_reason="interrupted")
-        storage.set_trial_state_values(trial_id, TrialState.FAIL)
-
-
 @contextlib.contextmanager
-def noting_each_trial(study: optuna.Study, objective: Objective) -> Iterator[None]:
+def recording_interrupts(study: optuna.Study, objective: Objective) -> Iterator[None]:
     """`objective.current` names this process's trial from the moment the storage makes it
     RUNNING (created, or taken from the queue), before Optuna or the sampler do anything with
-    it, so an interrupt at any point after is recorded."""
+    it. Ctrl-C or a stop signal at any point after, even while Optuna itself works on the
+    trial (its start or its end): the heartbeats stop, and that trial, if still RUNNING, is
+    FAILed with the reason (best effort: the storage may be what was being waited for)."""
+    storage = optuna_compat.storage(study)
 
     def note(trial_id: int) -> None:
         objective.current = trial_id
 
-    with optuna_compat.on_trial_running(study, note):
-        yield
-
-
-def stop_heartbeats() -> None:
-    """An interrupt can leave a trial's heartbeat thread beating: stop every one left."""
-    optuna_compat.stop_heartbeat_threads()
+    try:
+        with optuna_compat.on_trial_running(study, note):
+            yield
+    except KeyboardInterrupt:
+        optuna_compat.stop_heartbeat_threads()  # else one left beating keeps the process
+        trial_id = objective.current
+        with contextlib.suppress(Exception):
+            if trial_id is not None and storage.get_trial(trial_id).state == TrialState.RUNNING:
+                TrialRecord.note_stored(storage, trial_id, fail_reason="interrupted")
+                storage.set_trial_state_values(trial_id, TrialState.FAIL)
+        raise
 
 
 class Objective:
@@ -110,25 +106,24 @@ class Objective:
         self.features = FeatureStore(
             cache_dir, f"{source.fingerprint}:{split_key}"
         )  # resolution -> (train, val) tensors, kept in memory
-        self.folds = None if not record.folds else Folds(
-            record.folds,
-            lambda px: training_pool(source, px, cache_dir, self.decode_base, self.excluded),
-            self.features,
-            precision,
-        )  # fmt: skip
+        self.folds = Folds(record.folds, self.features, precision) if record.folds else None
 
     def runs(self, resolution: int) -> list:
         """What a trial trains on in turn: the split, or each of --cv's folds."""
         if self.folds:
-            return self.folds.splits(resolution)
+            return self.folds.splits(resolution, self.pool)
         train, val = self.split(resolution)
         return [lambda: (train, val, self.features)]
 
+    def pool(self, resolution: int) -> TrainingPool:
+        """The training pool at `resolution`, without the rows --dedupe left out."""
+        return training_pool(
+            self.source, resolution, self.cache_dir, self.decode_base, self.excluded
+        )
+
     def split(self, resolution: int) -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
         if resolution not in self._splits:
-            pool = training_pool(
-                self.source, resolution, self.cache_dir, self.decode_base, self.excluded
-            )
+            pool = self.pool(resolution)
             is_val = np.isin(pool.rows, self.val_indices)
             train_idx = torch.from_numpy(np.flatnonzero(~is_val))
             val_idx = torch.from_numpy(np.flatnonzero(is_val))
@@ -162,7 +157,7 @@ class Objective:
             raise optuna.TrialPruned(reason)
 
     def __call__(self, trial: optuna.Trial) -> float:
-        self.current = optuna_compat.trial_id(trial)  # for record_interrupt, till the next
+        self.current = optuna_compat.trial_id(trial)  # for recording_interrupts, till the next
         try:
             return self._run(trial)
         except KeyboardInterrupt:  # Optuna fails the trial next; run_worker ends the run

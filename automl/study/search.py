@@ -3,7 +3,6 @@ when several processes do it at once), then run it with one or more workers."""
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import Any
 
@@ -11,14 +10,10 @@ import optuna
 
 from automl.errors import ConfigError
 from automl.settings import Machine, SearchOptions, Workspace, settings_from
-from automl.study.check import Plan, prepare
+from automl.study.check import prepare
 from automl.study.create import create_or_resume
-from automl.study.noise import small_split_warning
 from automl.study.progress import WatcherFactory, check_progress
-from automl.study.record import StudyRecord
-from automl.study.worker import UNTIL_TIMEOUT, ReadyStudy, run_worker
-
-log = logging.getLogger(__name__)
+from automl.study.worker import UNTIL_TIMEOUT, run_worker
 
 
 def search(
@@ -64,37 +59,11 @@ def search(
     with machine.threads_set():
         plan = prepare(options, workspace, machine)  # a rerun: what it leaves out, from its study
         ready = create_or_resume(plan, workspace, options.heartbeat_interval)
-        _announce(plan, ready.record)
-        return _run(ready, plan, workspace, machine, progress, started)
+        ready.announce(plan.outside, resolution_given=options.resolution is not None)
+        if options.workers == 1:
+            return run_worker(ready, workspace, machine, plan.run, progress, started)
+        from automl.study.pool import run_workers  # worker processes started here
 
-
-def _announce(plan: Plan, record: StudyRecord) -> None:
-    for warning in (*plan.outside, small_split_warning(len(record.val_indices), record.cv)):
-        if warning:
-            log.warning(warning)
-    resolution = record.fixed.get("resolution")
-    if plan.options.resolution is None and resolution and plan.source.default_resolution:
-        log.info(
-            "%s: resolution fixed at %d px (pass --resolution to change)",
-            plan.source.name,
-            resolution,
-        )
-
-
-def _run(
-    ready: ReadyStudy,
-    plan: Plan,
-    workspace: Workspace,
-    machine: Machine,
-    progress: WatcherFactory | None,
-    started: float,
-) -> optuna.Study:
-    """The study's trials, run here (one worker) or by worker processes started here."""
-    run = plan.run
-    workers = plan.options.workers
-    if workers == 1:
-        return run_worker(ready, workspace, machine, run, progress, started)
-    from automl.study.pool import run_workers
-
-    run_workers(ready.study, workspace, machine, workers, run.trials or UNTIL_TIMEOUT, progress)
-    return ready.study
+        trials = plan.run.trials or UNTIL_TIMEOUT
+        run_workers(ready.study, workspace, machine, options.workers, trials, progress)
+        return ready.study

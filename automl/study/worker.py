@@ -10,6 +10,7 @@ import logging
 import sys
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import optuna
@@ -22,11 +23,10 @@ from automl.interrupt import Interrupted
 from automl.settings import Machine, WorkerOptions, Workspace
 from automl.spaces import Space
 from automl.study.limits import Limits
+from automl.study.noise import small_split_warning
 from automl.study.objective import (
     Objective,
-    noting_each_trial,
-    record_interrupt,
-    stop_heartbeats,
+    recording_interrupts,
 )
 from automl.study.progress import WatcherFactory, watching
 from automl.study.record import StudyRecord
@@ -91,6 +91,21 @@ class ReadyStudy:
     record: StudyRecord
     space: Space
     source: DataSource
+
+    def announce(self, warnings: Sequence[str], resolution_given: bool) -> None:
+        """What a search says once, when its study is ready: its checks' `warnings`, a small
+        validation split's, and a resolution the data fixed."""
+        record = self.record
+        for warning in (*warnings, small_split_warning(len(record.val_indices), record.cv)):
+            if warning:
+                log.warning(warning)
+        resolution = record.fixed.get("resolution")
+        if not resolution_given and resolution and self.source.default_resolution:
+            log.info(
+                "%s: resolution fixed at %d px (pass --resolution to change)",
+                self.source.name,
+                resolution,
+            )
 
 
 def run_worker(
@@ -175,12 +190,10 @@ def run_worker(
             started=started,
         )
         try:
-            with noting_each_trial(the_study, objective):
+            with recording_interrupts(the_study, objective):
                 reconnecting(optimize)
         except KeyboardInterrupt as exc:
-            stop_heartbeats()
             try:  # best effort: the storage may be what was being waited for
-                record_interrupt(the_study, objective.current)
                 finished = f"{count_finished(the_study)}{'' if endless else f' of {target}'}"
             except Exception:
                 finished = "some"

@@ -5,7 +5,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from automl.study.objective import noting_each_trial, record_interrupt
+from automl.study.objective import recording_interrupts
 
 
 @pytest.mark.parametrize("queued", [False, True])
@@ -16,9 +16,8 @@ def test_an_interrupt_while_optuna_makes_the_trial_fails_it(tmp_path, queued):
         study.enqueue_trial({"x": 1.0})
     objective = types.SimpleNamespace(current=None)
     made = mock.patch.object(study._storage, "get_trial", side_effect=KeyboardInterrupt)
-    with pytest.raises(KeyboardInterrupt), noting_each_trial(study, objective), made:
+    with pytest.raises(KeyboardInterrupt), recording_interrupts(study, objective), made:
         study.ask()
-    record_interrupt(study, objective.current)
     [trial] = study.get_trials()
     assert trial.state == TrialState.FAIL and trial.user_attrs["fail_reason"] == "interrupted"
     assert "create_new_trial" not in vars(study._storage)  # the storage is itself again
@@ -28,6 +27,6 @@ def test_a_trial_queued_again_is_not_taken_for_this_process_s(tmp_path):
     # the heartbeat queues a dead worker's trial again: another process will run it
     study = optuna.create_study(storage=f"sqlite:///{tmp_path}/q.db")
     objective = types.SimpleNamespace(current=None)
-    with noting_each_trial(study, objective):
+    with recording_interrupts(study, objective):
         study.enqueue_trial({"x": 1.0})
     assert objective.current is None
