@@ -18,7 +18,7 @@ from automl.train.memory_format import TRYING, architecture_key, channels_last_p
 from automl.train.precision import resolve_precision
 
 CPU = torch.device("cpu")
-SLEEP = 0.5  # seconds a batch in the slow layout takes on top of its step (load: ~0.1 s)
+SLEEP = 0.3  # seconds a batch in the slow layout takes on top of its step (load: ~0.1 s)
 
 
 def never_probed(*args, **kwargs):
