@@ -357,7 +357,8 @@ def _print_best(result, workspace: Workspace) -> None:
     except ValueError:
         out.print(f"study {result.study_name}: no completed trial yet")
         return
-    sd, runs = TrialRecord.of(best).value_sd, len(TrialRecord.of(best).fold_values)
+    record = TrialRecord.of(best)
+    sd, runs = record.value_sd, len(record.fold_values)
     folds = f" (mean ± sd of {runs} folds)" if sd is not None else ""
     out.print(f"best: trial #{best.number}, val_acc {with_sd(best.value, sd)}{folds}")
     out.print(
