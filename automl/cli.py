@@ -327,6 +327,15 @@ def search(
             metavar="K",
         ),
     ] = None,
+    recheck: Annotated[
+        int | None,
+        typer.Option(
+            help="Once the trials are done, train the N best configurations again with other "
+            "seeds; finalize takes the best mean. Default: 3 when the validation split (or a "
+            "fold) holds under 500 images, else 0.",
+            metavar="N",
+        ),
+    ] = None,
     studies_dir: StudiesDir = STUDIES_DIR,
 ):
     """Run or resume an Optuna study; rerunning the same command resumes it."""
@@ -348,19 +357,22 @@ def search(
 
 def _print_best(result, workspace: Workspace) -> None:
     from automl.study.listing import spent
-    from automl.study.noise import with_sd
-    from automl.study.record import TrialRecord
+    from automl.study.noise import draw, pick
 
-    out.print(f"spent: {spent(result.get_trials(deepcopy=False)).line()}", highlight=False)
-    try:
-        best = result.best_trial
-    except ValueError:
+    trials = result.get_trials(deepcopy=False)
+    out.print(f"spent: {spent(trials).line()}", highlight=False)
+    best = pick(trials)
+    if best is None:
         out.print(f"study {result.study_name}: no completed trial yet")
         return
-    record = TrialRecord.of(best)
-    sd, runs = record.value_sd, len(record.fold_values)
-    folds = f" (mean ± sd of {runs} folds)" if sd is not None else ""
-    out.print(f"best: trial #{best.number}, val_acc {with_sd(best.value, sd)}{folds}")
+    out.print(f"best: trial #{best.trial}, val_acc {best.describe()}", highlight=False)
+    close = draw(trials)
+    if close:
+        out.print(
+            f"note: these {len(close)} are indistinguishable on this data (within one sd of "
+            f"the best): trials {', '.join(f'#{c.trial}' for c in close)}",
+            highlight=False,
+        )
     out.print(
         f"next: automl finalize --study {result.study_name}{workspace.options()}",
         highlight=False,

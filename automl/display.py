@@ -41,6 +41,8 @@ def describe_trial(trial: FrozenTrial, best: float | None = None) -> str:
     if record.value_sd is not None and trial.value is not None:  # a mean over folds
         value = f"val_acc {with_sd(trial.value, record.value_sd)}"
     star = " [bold]*best*[/bold]" if best is not None and trial.value == best else ""
+    if record.recheck_of is not None:
+        star = f" [cyan]re-check of #{record.recheck_of}[/cyan]"
     params = escape(" ".join(f"{k}={_short(v)}" for k, v in trial.params.items()))
     reason = {TrialState.PRUNED: record.pruned_reason, TrialState.FAIL: record.fail_reason}.get(
         trial.state
@@ -104,7 +106,10 @@ class TrialPrinter:
             best = None
         self.progress.update(self.running, visible=False)  # the summary line replaces it
         self.progress.console.print(describe_trial(trial, best), highlight=False)
-        if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
+        from automl.study.record import TrialRecord
+
+        finished = trial.state in (TrialState.COMPLETE, TrialState.PRUNED)
+        if finished and TrialRecord.of(trial).recheck_of is None:  # the bar counts the search's
             self.progress.advance(self.task)
 
 

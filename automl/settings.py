@@ -149,10 +149,16 @@ class SearchOptions:
     workers: int = 1
     heartbeat_interval: int = HEARTBEAT_SECONDS
     cv: int | None = None  # K folds instead of the 80/20 split (automl/study/folds.py)
+    recheck: int | None = None  # N best run again; None: 3 on a small split (study/noise.py)
 
     def __post_init__(self) -> None:
         if self.cv is not None and (not isinstance(self.cv, int) or self.cv < 2):
             raise ConfigError(f"--cv must be a whole number of folds, at least 2, got {self.cv!r}")
+        if self.recheck is not None and (not isinstance(self.recheck, int) or self.recheck < 0):
+            raise ConfigError(
+                f"--recheck must be a whole number of configurations, 0 (none) or more, "
+                f"got {self.recheck!r}"
+            )
         if self.limits is None:
             object.__setattr__(self, "limits", Limits())
         if not isinstance(self.workers, int) or self.workers < 1:

@@ -11,7 +11,7 @@ import pytest
 import automl
 
 HYMENOPTERA = Path(__file__).resolve().parents[2] / "shared" / "data" / "hymenoptera"
-TINY = {"resolution": 32, "epochs": 2, "pruner": "none", "seed": 0}
+TINY = {"resolution": 32, "epochs": 2, "pruner": "none", "seed": 0, "recheck": 0}
 # Params of a small scratch_cnn trial, for tests that enqueue known configs (fixture below).
 _TINY_PARAMS = {
     "base_filters": 16,

@@ -20,7 +20,7 @@ def test_search_finalize_predict_end_to_end(tmp_path, digit_png):
     common = ["--studies-dir", tmp_path]
     r = run(
         "search", "--study", "cli", "--trials", "2", "--epochs", "2", "--pruner", "none",
-        "--fix", "optimizer=adamw", "--fix", "lr=0.003", *common,
+        "--recheck", "0", "--fix", "optimizer=adamw", "--fix", "lr=0.003", *common,
     )  # fmt: skip
     assert r.exit_code == 0, r.output
     assert "best: trial #" in r.output and "next: automl finalize --study cli" in r.output
@@ -183,6 +183,8 @@ def test_finetune_flow_with_pins(tmp_path, digit_png):
         "1",
         "--epochs",
         "1",
+        "--recheck",
+        "0",
         "--fix",
         "backbone=efficientnet_lite0",
         "--fix",
@@ -226,7 +228,7 @@ def test_fix_outside_the_choices_is_used_with_one_warning(tmp_path):
     # docs/search_spaces.md: any timm backbone works, not only the space's own list
     args = ["search", "--space", "finetune", "--study", "r34", "--studies-dir", tmp_path]
     pins = ["--fix", "backbone=resnet34", "--fix", "freeze=head", "--fix", "augment=none"]
-    r = run(*args, *pins, "--no-pretrained", "--trials", "1", "--epochs", "1")
+    r = run(*args, *pins, "--no-pretrained", "--trials", "1", "--epochs", "1", "--recheck", "0")
     assert r.exit_code == 0 and "Traceback" not in r.output, r.output
     warned = [line for line in r.output.splitlines() if line.startswith("WARNING")]
     assert len(warned) == 1 and "backbone='resnet34' is outside what space finetune" in warned[0]

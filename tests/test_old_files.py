@@ -59,8 +59,15 @@ def test_old_study_resumes_and_finalizes_again(tmp_path, one_thread, digit_png):
     automl.search("scratch_cnn", study="old", trials=4, studies_dir=studies_dir, threads=1, **TINY)
     study = _study(studies_dir)
     finished = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
-    assert len(finished) == 4
+    searched = [t for t in finished if TrialRecord.of(t).recheck_of is None]
+    assert len(searched) == 4
     assert TrialRecord.of(study.trials[3]).epochs_run in (0, 2)  # trained, or over the limit
+    # made before re-checks: its next run takes the default for its 288-image split
+    assert StudyRecord.from_study(study).recheck == 3
+    done = [t for t in searched if t.state == TrialState.COMPLETE]
+    best = sorted(done, key=lambda t: -t.value)[:3]
+    checked = [TrialRecord.of(t).recheck_of for t in finished if t not in searched]
+    assert sorted(checked) == sorted(t.number for t in best)
     result = automl.finalize("old", studies_dir=studies_dir, force=True, threads=1)
     assert result.run == 2 and result.forced
     runs = FinalRun.stored(_study(studies_dir))

@@ -93,7 +93,7 @@ def test_final_run_keeps_the_flat_stored_form():
               "accuracy": 0.8, "f1_macro": 0.7, "n": 10, "epochs": 2, "seed": 3, "device": "cpu",
               "precision": "fp32", "precision_reason": "r", "memory_format": "contiguous",
               "threads": 1, "train_images": 5, "test_images": 10, "finished_at": "t",
-              "params": {"lr": 0.1}}  # fmt: skip
+              "val_sd": 0.01, "val_runs": [3, 7], "params": {"lr": 0.1}}  # fmt: skip
     run = FinalRun.from_dict(stored)
     assert run.accuracy == 0.8 and run.metrics == {"accuracy": 0.8, "f1_macro": 0.7, "n": 10}
     assert run.to_dict(history=False) == stored

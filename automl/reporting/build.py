@@ -18,6 +18,7 @@ from automl.reporting.figures import add_figure
 from automl.reporting.final_sections import FINAL_SECTIONS, final_sections
 from automl.reporting.html import Section, page
 from automl.reporting.summary import fmt_value
+from automl.study.noise import draw, pick
 from automl.study.record import StudyRecord, TrialRecord, read_partial
 
 log = logging.getLogger(__name__)
@@ -119,7 +120,10 @@ def _overview(study, record: StudyRecord, trials, done) -> Section:
     states = {}
     for t in trials:
         states[t.state.name.lower()] = states.get(t.state.name.lower(), 0) + 1
-    best = study.best_trial
+    best = pick(trials)  # what finalize retrains: the best mean once re-checked
+    checks = sum(
+        t.state == TrialState.COMPLETE and TrialRecord.of(t).recheck_of is not None for t in trials
+    )
     section.table(
         ["", ""],
         [
@@ -129,8 +133,12 @@ def _overview(study, record: StudyRecord, trials, done) -> Section:
             ["epochs per trial", _or_dash(record.epochs)],
             ["data check", _data_check_text(DataCheckSummary.from_dict(record.data_check))],
             ["trials", ", ".join(f"{n} {k}" for k, n in states.items())],
-            ["best trial", f"#{best.number}: validation accuracy {best.value:.4f}"],
-            ["best params", ", ".join(f"{k}={fmt_value(v)}" for k, v in best.params.items())],
+            ["best trial", f"#{best.trial}: validation accuracy {best.describe()}"],
+            ["re-checks", f"{checks} runs (--recheck {record.recheck})" if checks else "-"],
+            [
+                "best params",
+                ", ".join(f"{k}={fmt_value(v)}" for k, v in trials[best.trial].params.items()),
+            ],
         ],
     )
     return section
@@ -223,6 +231,11 @@ def _search(trials, done, summaries, imp, evaluator, limits) -> Section:
     return section
 
 
+def _listed(items: list[str]) -> str:
+    """`#1, #4 and #7`."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
 def _or_dash(value) -> str:
     return "-" if value is None else value
 
@@ -264,7 +277,7 @@ def _limits_text(trials, limits: dict) -> str:
 
 def _observations(summaries, trials, n_complete) -> Section:
     section = _section("observations")
-    from automl.reporting.observations import observe
+    from automl.reporting.observations import Observation, observe
 
     n_pruned = sum(t.state == TrialState.PRUNED for t in trials)
     found = observe(summaries, n_complete, n_pruned)
@@ -273,6 +286,20 @@ def _observations(summaries, trials, n_complete) -> Section:
         "epochs, so their accuracies are not comparable). A finding needs enough trials per "
         "level and a gap larger than the spread; see docs/report.md."
     )
+    close = draw(trials)  # from the configuration finalize picks
+    if close:
+        sd = close[0].sd
+        found.insert(
+            0,
+            Observation(
+                None,
+                f"These {len(close)} are indistinguishable on this data: trials "
+                f"{_listed([f'#{c.trial}' for c in close])}; which is best is down to the seed.",
+                f"Their values ({', '.join(f'{c.value:.4f}' for c in close)}) lie within one "
+                f"sd ({sd:.4f}) of the best's; more re-checks (--recheck) or --cv narrow it.",
+                True,
+            ),
+        )
     supported = [o for o in found if o.supported]
     notes = [o for o in found if not o.supported]
     if supported:
@@ -294,7 +321,8 @@ def _model_size(study, record: StudyRecord | None = None) -> Section:
     from automl.spaces import get_space
 
     record = record or read_partial(study)
-    best = study.best_trial
+    trials = study.get_trials(deepcopy=False)
+    best = trials[pick(trials).trial]
     try:
         for name in ("space", "classes", "channels"):
             if getattr(record, name) is None:

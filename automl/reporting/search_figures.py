@@ -12,8 +12,14 @@ MAX_PARALLEL = 12  # most important params drawn as parallel axes
 
 
 def accuracy_over_time(trials: list[FrozenTrial]):
+    """Each completed search trial at its start time: its configuration's value (the mean
+    over its runs, once re-checked) with an error bar of one sd where it has several runs
+    (re-checks, or --cv folds)."""
+    from automl.study.noise import configs
+
+    found = {c.trial: c for c in configs(trials)}
     done = sorted(
-        (t for t in trials if t.state == TrialState.COMPLETE and t.datetime_start),
+        (t for t in trials if t.number in found and t.datetime_start),
         key=lambda t: t.datetime_start,
     )
     fig = new_figure(9, 4)
@@ -23,9 +29,16 @@ def accuracy_over_time(trials: list[FrozenTrial]):
         t0 = done[0].datetime_start
         span = (done[-1].datetime_start - t0).total_seconds()
         unit, scale = ("seconds", 1.0) if span < 120 else ("minutes", 60.0)
-        when = [(t.datetime_start - t0).total_seconds() / scale for t in done]
-        values = [t.value for t in done]
+        when = np.array([(t.datetime_start - t0).total_seconds() / scale for t in done])
+        values = np.array([found[t.number].value for t in done])
+        sd = np.array([found[t.number].sd or 0.0 for t in done])
         ax.scatter(when, values, s=14, alpha=0.7, label="completed trial")
+        if sd.any():
+            shown = sd > 0
+            ax.errorbar(
+                when[shown], values[shown], yerr=sd[shown], fmt="none", ecolor="C0", alpha=0.6,
+                capsize=2, label="± 1 sd over its runs (re-checks) or folds",
+            )  # fmt: skip
         ax.step(when, np.maximum.accumulate(values), where="post", color="C3", label="best so far")
         ax.legend(loc="best")
     ax.set(

@@ -43,7 +43,12 @@ class Importance:
 
 
 def completed(study: optuna.Study) -> list[FrozenTrial]:
-    return list(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    """The completed search trials: re-checks repeat one of them, and would weigh its params
+    twice in the summaries and importances."""
+    from automl.study.record import TrialRecord
+
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return [t for t in done if TrialRecord.of(t).recheck_of is None]
 
 
 def fmt_value(value) -> str:
@@ -83,7 +88,8 @@ def importances(study: optuna.Study, evaluator: str = "ped_anova") -> Importance
         raise ConfigError(
             f"unknown importance {evaluator!r}; choose one of: {', '.join(EVALUATORS)}"
         )
-    names, left_out = importance_params(completed(study), evaluator)
+    done = completed(study)
+    names, left_out = importance_params(done, evaluator)
     if evaluator == "fanova":
         ev = optuna.importance.FanovaImportanceEvaluator(seed=0)
     else:
@@ -93,6 +99,9 @@ def importances(study: optuna.Study, evaluator: str = "ped_anova") -> Importance
     try:
         with warnings.catch_warnings():  # "some regimes have less than 2 trials" on small studies
             warnings.simplefilter("ignore")
+            if len(done) < len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))):
+                study = optuna.create_study(direction=study.direction)  # without re-checks
+                study.add_trials(done)
             found = optuna.importance.get_param_importances(study, evaluator=ev, params=names)
     except (ValueError, RuntimeError) as exc:  # too few trials, a single value, ...
         log.info("no parameter importances: %s", exc)

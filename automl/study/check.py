@@ -100,6 +100,7 @@ def prepare(options: SearchOptions, workspace: Workspace, machine: Machine) -> P
         limits=o.limits.to_dict(),
         dedupe=o.dedupe,
         cv=o.cv,
+        recheck=o.recheck,  # left out: settled with the split (new.py), or the study's
         worker_options=run.to_dict(),
     )
     if o.dedupe and source.test_dir is None:  # the built-in digits

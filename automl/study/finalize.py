@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from optuna.trial import TrialState
 from torch import nn
 
 from automl.config import config_to_dict, with_model_options
@@ -19,6 +18,7 @@ from automl.io import write_json
 from automl.metrics import classification_metrics
 from automl.modelfile import ModelFile, load_model, model_code
 from automl.settings import STUDIES_DIR, Machine, Workspace
+from automl.study.noise import Config, configs, pick
 from automl.study.record import FinalRun, StudyRecord, TrialRecord
 from automl.study.split import training_pool
 from automl.study.storage import load_study
@@ -90,9 +90,12 @@ def _finalize(
             f"study {study!r} was already scored on its held-out split ({seen}); "
             "pass --force to re-score (every run is kept)"
         )
-    if not the_study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+    trials = the_study.get_trials(deepcopy=False)
+    picked = pick(trials)
+    if picked is None:
         raise StudyError(f"study {study!r} has no completed trial yet; run `automl search` first")
-    best = the_study.best_trial
+    best = trials[picked.trial]  # a trial's number is its index
+    _say_pick(picked, trials)
     space = record.load_space()
     cfg = with_model_options(space.rebuild(best.params), record.model_options)
     cache_dir = workspace.paths.cache
@@ -107,7 +110,9 @@ def _finalize(
         run=len(runs) + 1,
         forced=bool(runs or started),
         trial=best.number,
-        val_accuracy=best.value,
+        val_accuracy=picked.value,
+        val_sd=picked.sd,
+        val_runs=list(picked.numbers),
         epochs=int(record.epochs if trial_record.epochs_run is None else trial_record.run_epochs),
         seed=int(record.seed if trial_record.seed is None else trial_record.seed),
         device=str(amp.device),
@@ -177,6 +182,21 @@ def _finalize(
     return FinalResult(
         study, best.number, entry.run, entry.forced, entry.metrics, model_path, metrics_path
     )
+
+
+def _say_pick(picked: Config, trials) -> None:
+    """Which configuration is retrained, and why that one when re-checks changed the order."""
+    log.info("picked trial %d: validation accuracy %s", picked.trial, picked.describe())
+    luckiest = max(configs(trials), key=lambda c: (c.values[0], -c.trial))
+    if luckiest.trial != picked.trial:
+        log.info(
+            "trial %d had the best single run (%.4f), but its configuration's mean over %d "
+            "run(s) is %.4f: the configuration with the best mean over its re-checks is retrained",
+            luckiest.trial,
+            luckiest.values[0],
+            luckiest.runs,
+            luckiest.value,
+        )
 
 
 def _write_standalone(model_path: Path) -> None:

@@ -71,29 +71,41 @@ class Folds:
     features), made when asked from the pool decoded once per resolution and process."""
 
     def __init__(
-        self, rows: Sequence[Sequence[int]], features: FeatureStore, precision: Precision
+        self,
+        rows: Sequence[Sequence[int]],
+        features: FeatureStore,
+        precision: Precision,
+        classes: Sequence[str],
     ) -> None:
         self.rows = [np.asarray(r, dtype=np.int64) for r in rows]
-        self.features, self.precision = features, precision
-        self._pools: dict[int, tuple[np.ndarray, Split]] = {}
+        self.features, self.precision, self.classes = features, precision, classes
+        self._pools: dict[int, tuple[TrainingPool, Split]] = {}  # images only on the device
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def splits(
-        self, resolution: int, load_pool: Callable[[int], TrainingPool]
+        self,
+        resolution: int,
+        load_pool: Callable[[int], TrainingPool],
+        reseed: int | None = None,
     ) -> list[Callable[[], tuple[Split, Split, FoldFeatures]]]:
         """Fold i's (train, val, features), made when called: one fold's tensors at a time.
-        `load_pool(resolution)` gives the pool, asked once per resolution."""
+        `load_pool(resolution)` gives the pool, asked once per resolution. `reseed`: the
+        pool cut into as many other folds, seeded by it (a re-check's)."""
         if resolution not in self._pools:
             pool = load_pool(resolution)
             device = self.precision.device  # kept there for every trial at this resolution
             on_device = to_device_if_fits(pool.images, pool.labels, device)
-            self._pools[resolution] = (pool.rows, on_device)
-        rows, (images, labels) = self._pools[resolution]
+            self._pools[resolution] = (pool._replace(images=pool.images[:0]), on_device)
+        pool, (images, labels) = self._pools[resolution]
+        folds = self.rows
+        if reseed is not None:
+            rows = fold_rows(pool, len(self.rows), reseed, self.classes)
+            folds = [np.asarray(r, dtype=np.int64) for r in rows]
 
         def fold(i: int) -> tuple[Split, Split, FoldFeatures]:
-            is_val = np.isin(rows, self.rows[i])
+            is_val = np.isin(pool.rows, folds[i])
             index = {
                 "train": torch.from_numpy(np.flatnonzero(~is_val)),
                 "val": torch.from_numpy(np.flatnonzero(is_val)),
@@ -103,7 +115,7 @@ class Folds:
             val = (images[on["val"]], labels[on["val"]])
             return train, val, FoldFeatures(self.features, (images, labels), index)
 
-        return [lambda i=i: fold(i) for i in range(len(self.rows))]
+        return [lambda i=i: fold(i) for i in range(len(folds))]
 
 
 def trial_value(trial: optuna.Trial, values: list[float]) -> float:

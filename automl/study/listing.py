@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from automl.paths import STUDIES_DIR, Paths
+from automl.study.noise import pick
 from automl.study.record import FinalRun, TrialRecord
 from automl.study.tables import (
     STATES,
@@ -43,6 +44,7 @@ class Spent:
     train: float
     evaluate: float
     over_limits: int = 0  # pruned untrained: over --max-params/--max-flops/--max-latency-ms
+    rechecks: int = 0  # of the completed ones, re-checks (--recheck)
     startup: float = 0.0  # each worker's run before its first trial: data check, weights...
     build: float = 0.0  # building models and loading their weights
     probe: float = 0.0  # timing the memory formats, counting FLOPs, measuring latency
@@ -68,8 +70,10 @@ class Spent:
             shown.append("other")
         minutes, secs = divmod(round(self.seconds), 60)
         over = f" ({self.over_limits} over the limits)" if self.over_limits else ""
+        checks = f" ({self.rechecks} of them re-checks)" if self.rechecks else ""
         return (
-            f"{self.complete} completed, {self.pruned} pruned{over}, {self.failed} failed; "
+            f"{self.complete} completed{checks}, {self.pruned} pruned{over}, "
+            f"{self.failed} failed; "
             f"{self.epochs} epochs in {minutes}m{secs:02d}s ("
             + ", ".join(f"{name} {share(parts[name])}" for name in shown)
             + ")"
@@ -100,6 +104,10 @@ def spent(trials: Sequence[optuna.trial.FrozenTrial | StoredTrial]) -> Spent:
         train=sum(row.get("train_seconds", 0.0) for row in history),
         evaluate=sum(row.get("eval_seconds", 0.0) for row in history),
         over_limits=sum(bool(r.over_limits) for r in records),
+        rechecks=sum(
+            s == "COMPLETE" and r.recheck_of is not None
+            for s, r in zip(states, records, strict=True)
+        ),
         startup=part("startup"),
         build=part("build"),
         probe=part("probe"),
@@ -115,7 +123,7 @@ class StudyInfo:
     counts: dict[str, int]  # trial state name -> number of trials
     test_accuracy: float | None  # of the latest finalize run, if any
     spent: Spent | None = None
-    best_sd: float | None = None  # of the best trial's runs (--cv folds), when it has several
+    best_sd: float | None = None  # over the best's runs (re-checks, else --cv folds), if several
 
 
 def list_studies(
@@ -164,8 +172,7 @@ def read_through_optuna(url: str) -> list[StoredStudy]:
 
 def _info(study: StoredStudy, url: str) -> StudyInfo:
     counts = {state: sum(t.state == state for t in study.trials) for state in STATES}
-    complete = [t for t in study.trials if t.state == "COMPLETE"]
-    best = max(complete, key=lambda t: t.value, default=None)
+    best = pick(study.trials)  # what finalize retrains: the best mean once re-checked
     runs = FinalRun.stored(study)
     return StudyInfo(
         study.name,
@@ -174,7 +181,7 @@ def _info(study: StoredStudy, url: str) -> StudyInfo:
         {k: v for k, v in counts.items() if v},
         runs[-1].accuracy if runs else None,
         spent(study.trials),
-        None if best is None else TrialRecord.of(best).value_sd,
+        None if best is None else best.sd,
     )
 
 

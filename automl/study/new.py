@@ -10,6 +10,7 @@ from pathlib import Path
 from automl.study.check import Plan
 from automl.study.datacheck import check_study_data
 from automl.study.folds import fold_rows
+from automl.study.noise import default_rechecks
 from automl.study.record import StudyRecord
 from automl.study.split import training_pool, validation_rows
 from automl.study.weights import settle_backbones
@@ -25,7 +26,7 @@ def new_record(plan: Plan, cache_dir: Path) -> StudyRecord:
     data_check, excluded = check_study_data(plan.source, plan.resolution, r.dedupe, cache_dir, base)
     settled = settle_backbones(plan.space.backbone_param, backbones, r.fixed, plan.options.offline)
     pool = training_pool(plan.source, plan.resolution, cache_dir, base, excluded)
-    return dataclasses.replace(
+    made = dataclasses.replace(
         r,
         val_indices=validation_rows(pool, r.split_seed, r.classes),
         folds=fold_rows(pool, r.cv, r.split_seed, r.classes) if r.cv else [],
@@ -34,3 +35,6 @@ def new_record(plan: Plan, cache_dir: Path) -> StudyRecord:
         excluded=excluded,
         decode_base=base,
     )
+    if made.recheck is None:  # --recheck left out: as many as the split's size calls for
+        made = dataclasses.replace(made, recheck=default_rechecks(made.validated_images))
+    return made

@@ -22,6 +22,7 @@ from automl.errors import TrainingError
 from automl.spaces import Space
 from automl.study.folds import Folds, fold_note, trial_value
 from automl.study.limits import Limits
+from automl.study.recheck import NotARecheck
 from automl.study.record import StudyRecord, TrialRecord
 from automl.study.split import TrainingPool, training_pool
 from automl.train.features import FeatureStore
@@ -91,6 +92,7 @@ class Objective:
         self.excluded = np.asarray(sorted(record.excluded or []), dtype=np.int64)
         self.decode_base = record.decode_base  # decoded once at this px; smaller resized from it
         self.current: int | None = None  # trial id of the trial this process runs now
+        self.rechecks_only = False  # the search has its trials: run queued re-checks only
         self.epochs = record.epochs
         self.precision = precision
         self.seed = record.seed
@@ -106,12 +108,15 @@ class Objective:
         self.features = FeatureStore(
             cache_dir, f"{source.fingerprint}:{split_key}"
         )  # resolution -> (train, val) tensors, kept in memory
-        self.folds = Folds(record.folds, self.features, precision) if record.folds else None
+        self.folds = (
+            Folds(record.folds, self.features, precision, record.classes) if record.folds else None
+        )
 
-    def runs(self, resolution: int) -> list:
-        """What a trial trains on in turn: the split, or each of --cv's folds."""
+    def runs(self, resolution: int, other_folds: int | None = None) -> list:
+        """What a trial trains on in turn: the split, or each of --cv's folds (a re-check's:
+        the pool cut into folds again, seeded by `other_folds`)."""
         if self.folds:
-            return self.folds.splits(resolution, self.pool)
+            return self.folds.splits(resolution, self.pool, other_folds)
         train, val = self.split(resolution)
         return [lambda: (train, val, self.features)]
 
@@ -169,11 +174,16 @@ class Objective:
         parts: dict[str, float] = {}  # seconds of what is not an epoch (fit.Parts)
         if self.started is not None:  # this worker's first trial: what came before it
             parts["startup"], self.started = time.perf_counter() - self.started, None
+        recheck = TrialRecord.of(trial).recheck_of is not None  # run again: never pruned
+        if self.rechecks_only and not recheck:
+            reason = "not run: the study had its trials when a worker took it for a re-check"
+            TrialRecord.note(trial, fail_reason=reason)
+            raise NotARecheck(reason)
         cfg = with_model_options(self.space(trial), self.model_options)
-        decode_start = time.perf_counter()
-        runs = self.runs(cfg.data.resolution)  # decoded once per resolution and process
-        TrialRecord.note(trial, decode_seconds=time.perf_counter() - decode_start)
         seed = self.seed + trial.number
+        decode_start = time.perf_counter()
+        runs = self.runs(cfg.data.resolution, seed if recheck else None)  # decoded once
+        TrialRecord.note(trial, decode_seconds=time.perf_counter() - decode_start)
         TrialRecord.note(
             trial,
             seed=seed,
@@ -201,7 +211,7 @@ class Objective:
             TrialRecord.note(trial, history=history)
             if self.on_epoch is not None:
                 self.on_epoch(trial.number, len(history), self.epochs * len(runs), row)
-            if values:  # --cv: the pruner sees the first fold only (study/folds.py)
+            if values or recheck:  # --cv: the pruner sees the first fold only (folds.py)
                 return
             trial.report(row["val_acc"], epoch)
             if trial.should_prune():

@@ -62,6 +62,12 @@ class StudyRecord:
     worker_options: dict[str, Any] = field(default_factory=dict)  # the last search's, for workers
     cv: int | None = None  # --cv K: trials train on K folds of the pool instead of the split
     folds: list[list[int]] = field(default_factory=list)  # the pool rows each fold validates on
+    recheck: int | None = None  # --recheck N: the N best configurations run again (noise.py)
+
+    @property
+    def validated_images(self) -> int:
+        """How many images a trial's value rests on: the split's, or the smallest fold's."""
+        return min(map(len, self.folds)) if self.folds else len(self.val_indices)
 
     def load_space(self) -> Space:
         """The study's space, its categoricals narrowed as when the study was created."""
@@ -353,6 +359,7 @@ class TrialRecord:
     parts_seconds: dict[str, float] = field(default_factory=dict)
     fold_values: list[float] = field(default_factory=list)  # --cv: each fold's val accuracy
     value_sd: float | None = None  # sd of the runs its value is the mean of (folds)
+    recheck_of: int | None = None  # a re-check: the number of the search trial it runs again
 
     @classmethod
     def of(cls, trial: optuna.trial.FrozenTrial | optuna.Trial) -> TrialRecord:
@@ -374,6 +381,11 @@ class TrialRecord:
         """Write these fields of a running trial's record now."""
         for key, value in cls._checked(values).items():
             trial.set_user_attr(key, value)
+
+    @classmethod
+    def attrs(cls, **values: Any) -> dict[str, Any]:
+        """These fields as the user attributes a trial is queued with."""
+        return dict(cls._checked(values))
 
     @classmethod
     def note_stored(cls, storage: Any, trial_id: int, **values: Any) -> None:
@@ -398,7 +410,7 @@ class FinalRun:
     run: int
     forced: bool = False
     trial: int | None = None
-    val_accuracy: float | None = None
+    val_accuracy: float | None = None  # the mean over its configuration's runs (re-checks)
     test_loss: float | None = None
     metrics: dict[str, Any] = field(default_factory=dict)  # automl.metrics, stored flat
     epochs: int | None = None
@@ -412,6 +424,8 @@ class FinalRun:
     test_images: int | None = None
     finished_at: str | None = None
     history: list[dict] | None = None  # in metrics.json only
+    val_sd: float | None = None  # sd of val_accuracy's runs (or its folds'), when several
+    val_runs: list[int] = field(default_factory=list)  # numbers of the trials averaged
     params: dict[str, Any] = field(default_factory=dict)
 
     @property

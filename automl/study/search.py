@@ -43,7 +43,10 @@ def search(
     keeps them, and a resume replaces only the ones it gives; `dedupe` (a new study on an
     image folder) leaves out training photos that have a copy in the held-out folder;
     `cv` (K >= 2) values each trial by the mean over K stratified folds of the training pool
-    instead of the 80/20 split (docs/concepts.md, Folds).
+    instead of the 80/20 split (docs/concepts.md, Folds); `recheck` (N >= 0; None: 3 when
+    the validation split or a fold holds under 500 images, else 0) trains the N best
+    configurations again with other seeds once the trials are done, and finalize retrains
+    the best mean over a configuration's runs (docs/concepts.md, Re-checks).
     `progress` shows the search as it runs (automl/study/progress.py): the CLI's display is
     `automl.display.TrialPrinter`; None (or False) shows nothing but log lines.
     """

@@ -29,6 +29,7 @@ from automl.study.objective import (
     recording_interrupts,
 )
 from automl.study.progress import WatcherFactory, watching
+from automl.study.recheck import NotARecheck, is_recheck, queue_rechecks, rechecks_left
 from automl.study.record import StudyRecord
 from automl.study.samplers import create_pruner, create_sampler
 from automl.study.storage import fail_stale_trials, load_study, reconnecting
@@ -43,7 +44,8 @@ POLL_SECONDS = 1.0  # how often an idle worker looks whether a trial needs runni
 
 
 def count_finished(study: optuna.Study) -> int:
-    return len(study.get_trials(deepcopy=False, states=FINISHED))
+    """The study's finished search trials (its re-checks are not among them)."""
+    return sum(not is_recheck(t) for t in study.get_trials(deepcopy=False, states=FINISHED))
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ class Budget:
     elsewhere (past the heartbeat's grace period, a dead worker's trial is failed and queued
     again, and taken over)."""
 
-    target: int
+    target: int  # finished search trials (re-checks come after them: recheck.py)
     deadline: float | None = None
     patience: float = 60.0
 
@@ -63,7 +65,7 @@ class Budget:
         give_up = time.monotonic() + self.patience
         while True:
             fail_stale_trials(study)
-            trials = study.get_trials(deepcopy=False)
+            trials = [t for t in study.get_trials(deepcopy=False) if not is_recheck(t)]
             finished = sum(t.state in FINISHED for t in trials)
             running = sum(t.state == TrialState.RUNNING for t in trials)
             waiting = any(t.state == TrialState.WAITING for t in trials)
@@ -75,6 +77,9 @@ class Budget:
             if now > give_up or (self.deadline is not None and now > self.deadline):
                 return False  # the others finish their trials; no need to wait for them
             time.sleep(POLL_SECONDS)
+
+    def reached(self, study: optuna.Study) -> bool:
+        return count_finished(study) >= self.target
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         if not self.work_left(study):
@@ -129,25 +134,49 @@ def run_worker(
     # Wait for others' trials long enough for a dead worker's one to go stale (2 heartbeats).
     budget = Budget(target, deadline, patience=3 * run.heartbeat + 10)
 
+    def run_trials(n_trials: int, callbacks: list, catch: tuple = ()) -> bool:
+        """Optuna runs up to `n_trials`; False when it must be called again."""
+        try:
+            the_study.optimize(
+                objective,
+                n_trials=n_trials,
+                timeout=None if deadline is None else max(0.0, deadline - time.monotonic()),
+                callbacks=callbacks if shown is None else [shown, *callbacks],
+                catch=(torch.OutOfMemoryError, *catch),
+            )
+            return True
+        except (optuna.exceptions.UpdateFinishedTrialError, ValueError) as exc:
+            # Two SQLite workers can both start the same queued (portfolio) trial: Optuna
+            # reads its WAITING state before taking the write lock. The second to finish
+            # finds it finished; its result is a duplicate, and the search goes on.
+            if not optuna_compat.finished_elsewhere(exc):
+                raise
+            log.warning("%s (another worker ran the same queued trial); going on", exc)
+            return False
+
     def optimize() -> None:  # the trials, once the objective below is built
-        while budget.work_left(the_study):
-            try:
-                the_study.optimize(
-                    objective,
-                    n_trials=target,  # a bound even if every trial fails (say, out of memory)
-                    timeout=None if deadline is None else max(0.0, deadline - time.monotonic()),
-                    callbacks=[budget] if shown is None else [shown, budget],
-                    catch=(torch.OutOfMemoryError,),
-                )
+        while budget.work_left(the_study):  # `target`: a bound even if every trial fails
+            if run_trials(target, [budget]):
                 break
-            except (optuna.exceptions.UpdateFinishedTrialError, ValueError) as exc:
-                # Two SQLite workers can both start the same queued (portfolio) trial: Optuna
-                # reads its WAITING state before taking the write lock. The second to finish
-                # finds it finished; its result is a duplicate, and the search goes on.
-                if not optuna_compat.finished_elsewhere(exc):
-                    raise
-                log.warning("%s (another worker ran the same queued trial); going on", exc)
         fail_stale_trials(the_study)  # what a dead worker left RUNNING, failed now
+        if endless or not record.recheck or not budget.reached(the_study):
+            return  # a search its timeout ended, or one Ctrl-C'd, re-checks nothing
+        queued = queue_rechecks(the_study, record.recheck)
+        if queued:
+            log.info(
+                "re-checking the %d best configurations with other seeds: trial %s",
+                len(queued),
+                ", ".join(f"#{n}" for n in queued),
+            )
+        objective.rechecks_only = True  # a trial Optuna samples now would overshoot
+        try:
+            while rechecks_left(the_study, budget.patience, deadline):
+                run_trials(1, [], (NotARecheck,))  # the queued re-check this worker takes
+        finally:
+            objective.rechecks_only = False
+        if deadline is not None and time.monotonic() > deadline:
+            log.info("the timeout came during the re-checks; rerun the search to finish them")
+        fail_stale_trials(the_study)
 
     done = reconnecting(lambda: count_finished(the_study))
     amp = resolve_precision(

@@ -96,6 +96,7 @@ def test_lite1_and_lite2_packages_load_into_timm(k):
 
 def _search(tmp_path, **kw):
     settings = {"trials": 1, "fix": {"freeze": "head", "augment": "none"}, "portfolio": False}
+    settings["recheck"] = 0
     settings.update(kw)
     return automl.search(
         "finetune", study="ft", epochs=1, resolution=32, studies_dir=tmp_path, **settings

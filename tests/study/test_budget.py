@@ -17,7 +17,7 @@ from automl.study.record import StudyRecord
 from automl.study.samplers import startup_trials
 from search_spaces.scratch_cnn import PORTFOLIO
 
-TINY = {"resolution": 32, "epochs": 1, "pruner": "none"}
+TINY = {"resolution": 32, "epochs": 1, "pruner": "none", "recheck": 0}
 
 
 def _load(tmp_path, name):

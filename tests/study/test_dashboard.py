@@ -45,7 +45,13 @@ def test_dashboard_serves_the_study(tmp_path, dashboard, one_thread, tiny_params
     for params in configs:
         queued.enqueue_trial(params)
     study = automl.search(
-        trials=2, epochs=1, study="dash", studies_dir=tmp_path, resolution=32, pruner="none"
+        trials=2,
+        epochs=1,
+        study="dash",
+        studies_dir=tmp_path,
+        resolution=32,
+        pruner="none",
+        recheck=0,
     )
     trials = study.trials
     assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 2

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 import automl
 from automl import ConfigError, StudyError
 from automl.cli import app
+from automl.study import folds as folds_module
 from automl.study import objective
 from automl.study.folds import FoldFeatures, fold_rows
 from automl.study.noise import small_split_warning, with_sd
@@ -82,16 +83,26 @@ def photos(tmp_path):
 
 
 def test_a_cv_trial_trains_each_fold_and_its_value_is_their_mean(tmp_path, photos, one_thread):
+    """...and the best one's re-check trains on other folds of the same pool, unpruned."""
     space, data = photos
     loads = mock.patch.object(objective, "training_pool", wraps=objective.training_pool)
-    with loads as loaded:
+    cuts = mock.patch.object(folds_module, "fold_rows", wraps=folds_module.fold_rows)
+    with loads as loaded, cuts as cut_again:
         study = automl.search(
-            space, data=data, study="cv", trials=2, cv=3, epochs=2, pruner="none",
-            studies_dir=tmp_path, portfolio=False,
+            space, data=data, study="cv", trials=2, cv=3, epochs=2, studies_dir=tmp_path,
+            portfolio=False, recheck=1,
         )  # fmt: skip
     assert loaded.call_count == 1  # the pool is read once, every fold of every trial from it
     folds = study.user_attrs["folds"]
     assert study.user_attrs["cv"] == 3 and sorted(map(len, folds)) == [10, 10, 10]
+    *searched, check = study.trials
+    best = max(searched, key=lambda t: t.value)
+    assert check.user_attrs["recheck_of"] == best.number and check.params == best.params
+    assert check.intermediate_values == {}  # a re-check reports nothing: it is never pruned
+    assert check.user_attrs["seed"] not in {t.user_attrs["seed"] for t in searched}
+    cuts = [c.args[1:3] for c in cut_again.call_args_list]  # the study's, the re-check's
+    assert cuts[-1] == (3, check.user_attrs["seed"]) and check.user_attrs["seed"] != 0
+    assert len(check.user_attrs["fold_values"]) == 3
     for trial in study.trials:
         assert trial.state == TrialState.COMPLETE
         ua = trial.user_attrs
@@ -103,7 +114,8 @@ def test_a_cv_trial_trains_each_fold_and_its_value_is_their_mean(tmp_path, photo
         ]
         assert ua["epochs_run"] == 6
         first = [r["val_acc"] for r in ua["history"] if r["fold"] == 1]
-        assert list(trial.intermediate_values.values()) == first  # the first fold's epochs
+        if trial.number != check.number:
+            assert list(trial.intermediate_values.values()) == first  # the first fold's
         assert ua["fold_values"] == [ua["history"][i]["val_acc"] for i in (1, 3, 5)]
     final = automl.finalize("cv", studies_dir=tmp_path)  # on the whole pool, as without folds
     saved = json.loads(final.metrics_path.read_text())
@@ -122,7 +134,7 @@ def test_the_pruner_sees_the_first_fold_only(tmp_path, photos, one_thread):
         asked.side_effect = should_prune
         study = automl.search(
             space, data=data, study="cvp", trials=2, cv=3, epochs=3, studies_dir=tmp_path,
-            portfolio=False,
+            portfolio=False, recheck=0,
         )  # fmt: skip
     assert calls == [0, 0, 0, 1, 1]  # after each epoch of fold 1, never in folds 2 and 3
     survived, pruned = study.trials
@@ -133,7 +145,7 @@ def test_the_pruner_sees_the_first_fold_only(tmp_path, photos, one_thread):
 
 def test_a_rerun_with_another_cv_is_refused_naming_both(tmp_path, photos, one_thread):
     space, data = photos
-    common = {"data": data, "epochs": 1, "pruner": "none", "studies_dir": tmp_path}
+    common = {"data": data, "epochs": 1, "pruner": "none", "studies_dir": tmp_path, "recheck": 0}
     automl.search(space, study="r", trials=1, cv=3, portfolio=False, **common)
     with pytest.raises(StudyError, match="was made with cv=3, not 2; leave cv out"):
         automl.search(space, study="r", trials=2, cv=2, **common)
@@ -182,7 +194,8 @@ def test_a_value_is_shown_with_its_sd_where_it_has_one():
 def test_cli_shows_value_and_sd_and_warns_of_a_small_split(tmp_path, photos):
     space, data = photos
     common = ["--space", space, "--data", str(data), "--epochs", "1", "--pruner", "none",
-              "--no-portfolio", "--trials", "1", "--studies-dir", str(tmp_path)]  # fmt: skip
+              "--no-portfolio", "--trials", "1", "--recheck", "0",
+              "--studies-dir", str(tmp_path)]  # fmt: skip
     r = runner.invoke(app, ["search", "--study", "k", "--cv", "3", *common])
     assert r.exit_code == 0, r.output
     shown = r"best: trial #0, val_acc \d\.\d{4} ± \d\.\d{4} \(mean ± sd of 3 folds\)"

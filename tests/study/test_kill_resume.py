@@ -45,7 +45,7 @@ def test_sigkill_mid_trial_then_rerun_resumes(tmp_path, tiny_params):
         sys.executable,
         "-c",
         "import automl; automl.search(study='k', studies_dir='.', "
-        f"trials={TRIALS}, epochs={EPOCHS}, resolution=32, pruner='none', "
+        f"trials={TRIALS}, epochs={EPOCHS}, resolution=32, pruner='none', recheck=0, "
         f"heartbeat_interval={HEARTBEAT})",
     ]
     # One torch thread per process: on a small shared CPU, oversubscription slows epochs a lot.

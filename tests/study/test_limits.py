@@ -15,7 +15,7 @@ from automl.study.listing import spent
 from automl.study.record import StudyRecord
 from automl.study.worker import join
 
-TINY = {"resolution": 32, "epochs": 2, "pruner": "none", "portfolio": False}
+TINY = {"resolution": 32, "epochs": 2, "pruner": "none", "portfolio": False, "recheck": 0}
 # scratch_cnn at 32 px spans about 10k to 5M parameters: a cut at 60k splits its models
 CUT = 60_000
 

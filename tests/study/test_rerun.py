@@ -19,7 +19,7 @@ from automl.study.record import StudyRecord
 
 from .photos import make_folder
 
-TINY = {"resolution": 32, "epochs": 1, "pruner": "none", "portfolio": False}
+TINY = {"resolution": 32, "epochs": 1, "pruner": "none", "portfolio": False, "recheck": 0}
 HEX = re.compile(r"[0-9a-f]{32}")
 
 
@@ -116,6 +116,7 @@ def test_an_edited_space_file_is_caught_before_any_trial(tmp_path, caplog):
     file = tmp_path / "my_space.py"
     file.write_text(SPACE)
     settings = {"epochs": 1, "pruner": "none", "portfolio": False, "studies_dir": tmp_path / "s"}
+    settings["recheck"] = 0
     automl.search(str(file), trials=1, **settings)
     widened = SPACE.replace("1e-3, 1e-2", "1e-4, 1e-2")
     file.write_text(widened)  # a range: goes on, one warning

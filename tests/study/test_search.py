@@ -11,7 +11,7 @@ from automl.study.samplers import create_sampler
 from automl.study.storage import open_storage
 from automl.train.precision import resolve_device
 
-TINY = {"resolution": 32, "epochs": 1, "pruner": "none"}
+TINY = {"resolution": 32, "epochs": 1, "pruner": "none", "recheck": 0}
 
 
 def test_study_records_what_finalize_needs(digits_study):

@@ -9,7 +9,7 @@ import re
 import automl
 from automl.study.listing import Spent, spent
 
-TINY = {"resolution": 32, "epochs": 1, "pruner": "none"}
+TINY = {"resolution": 32, "epochs": 1, "pruner": "none", "recheck": 0}
 
 
 def test_each_trial_records_its_parts_and_the_first_its_start_up(tmp_path):

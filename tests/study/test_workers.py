@@ -29,7 +29,7 @@ from automl.study.samplers import create_sampler
 from automl.study.storage import open_storage
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-TINY = {"resolution": 32, "epochs": 1, "pruner": "none"}
+TINY = {"resolution": 32, "epochs": 1, "pruner": "none", "recheck": 0}
 WAIT = 240.0  # seconds any multi-process step may take before the test gives up
 
 
@@ -42,19 +42,20 @@ def load(url: str, name: str) -> optuna.Study:
 
 
 def param_sets(study: optuna.Study) -> list[str]:
-    """The params of every trial but failed ones (a failed trial's retry repeats them)."""
+    """The params of every search trial but failed ones (a failed trial's retry repeats
+    them, a re-check its search trial's)."""
     return [
         json.dumps(t.params, sort_keys=True)
         for t in study.trials
-        if t.params and t.state != TrialState.FAIL
+        if t.params and t.state != TrialState.FAIL and "recheck_of" not in t.user_attrs
     ]
 
 
 def assert_clean(study: optuna.Study, finished: int, workers: int = 1) -> None:
-    """The asked number of finished trials (a race may add one per extra worker), none left
-    RUNNING or WAITING, and no two trials with the same params."""
+    """The asked number of finished search trials (a race may add one per extra worker), none
+    left RUNNING or WAITING, and no two search trials with the same params."""
     states = [t.state for t in study.trials]
-    done = sum(s in FINISHED for s in states)
+    done = sum(t.state in FINISHED and "recheck_of" not in t.user_attrs for t in study.trials)
     assert finished <= done <= finished + workers - 1, states
     assert TrialState.RUNNING not in states and TrialState.WAITING not in states
     sets = param_sets(study)
@@ -65,7 +66,7 @@ def create(tmp_path: Path, url: str, name: str, trials: int, epochs: int = 1) ->
     """Create the study as `automl search` does, without running a trial."""
     options = SearchOptions(
         space="scratch_cnn", study=name, trials=trials, epochs=epochs, pruner="none", seed=0,
-        resolution=32,
+        resolution=32, recheck=0,
     )  # fmt: skip
     workspace = Workspace(tmp_path, url)
     plan = prepare(options, workspace, Machine("cpu", "fp32"))
@@ -104,10 +105,17 @@ def test_trial_seeded_sampler_never_repeats_across_workers(tmp_path):
 
 @pytest.mark.slow
 def test_search_with_two_workers(tmp_path):
+    """Both workers run trials, then the re-checks the first to end the search queued (the
+    other may queue its own at the same instant: one per configuration and worker at most)."""
     study = automl.search(
-        study="w2", trials=6, studies_dir=tmp_path, workers=2, progress=TrialPrinter, **TINY
-    )
+        study="w2", trials=6, studies_dir=tmp_path, workers=2, progress=TrialPrinter,
+        **{**TINY, "recheck": 2},
+    )  # fmt: skip
     assert_clean(study, 6, workers=2)
+    searched = [t for t in study.trials if "recheck_of" not in t.user_attrs]
+    best = sorted((t for t in searched if t.value is not None), key=lambda t: -t.value)[:2]
+    checks = [t.user_attrs["recheck_of"] for t in study.trials if "recheck_of" in t.user_attrs]
+    assert set(checks) == {t.number for t in best} and len(checks) <= 4, checks
     labels = {t.user_attrs["worker"] for t in study.trials}
     assert len(labels) == 2  # both workers ran trials
     assert {t.user_attrs["threads"] for t in study.trials} == {
@@ -124,7 +132,8 @@ def test_four_searches_started_at_once(tmp_path, storage_url):
     command = automl_cmd(
         "search",
         "--study", "at-once", "--storage", storage_url, "--trials", 4, "--epochs", 1,
-        "--resolution", 32, "--pruner", "none", "--threads", 1, "--studies-dir", tmp_path,
+        "--resolution", 32, "--pruner", "none", "--recheck", 0,
+        "--threads", 1, "--studies-dir", tmp_path,
     )  # fmt: skip
     procs = [
         subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -266,7 +275,8 @@ def test_ctrl_c_stops_every_worker(tmp_path):
     url = f"sqlite:///{tmp_path / 'c.db'}"
     command = automl_cmd(
         "search", "--study", "c", "--storage", url, "--trials", 40, "--epochs", 8,
-        "--resolution", 32, "--pruner", "none", "--workers", 2, "--studies-dir", tmp_path,
+        "--resolution", 32, "--pruner", "none", "--recheck", 0,
+        "--workers", 2, "--studies-dir", tmp_path,
     )  # fmt: skip
     parent = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=default_sigint
@@ -317,7 +327,8 @@ def test_an_interrupted_search_is_one_line(tmp_path, sig, code):
     url = f"sqlite:///{tmp_path / 'i.db'}"
     command = automl_cmd(
         "search", "--study", "i", "--storage", url, "--trials", 5, "--epochs", 60,
-        "--resolution", 32, "--pruner", "none", "--no-portfolio", "--studies-dir", tmp_path,
+        "--resolution", 32, "--pruner", "none", "--recheck", 0,
+        "--no-portfolio", "--studies-dir", tmp_path,
     )  # fmt: skip
     child = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=default_sigint
