@@ -42,7 +42,7 @@ def test_finalize_uses_the_best_trials_epochs_and_seed(finalized):
 
 
 def test_test_once_rule(tmp_path):
-    automl.search(study="once", trials=1, studies_dir=tmp_path, resolution=32, epochs=1)
+    automl.search(study="once", trials=1, studies_dir=tmp_path, resolution=32, epochs=1, recheck=0)
     first = automl.finalize("once", studies_dir=tmp_path)
     with pytest.raises(StudyError, match="already scored on its held-out split.*pass force=True"):
         automl.finalize("once", studies_dir=tmp_path)
@@ -63,12 +63,12 @@ def test_search_never_reads_the_held_out_split(tmp_path, monkeypatch):
         raise AssertionError("held-out split read during search")
 
     monkeypatch.setattr(sources.DigitsSource, "held_out", forbidden)
-    automl.search(study="h", trials=1, studies_dir=tmp_path, resolution=32, epochs=1)
+    automl.search(study="h", trials=1, studies_dir=tmp_path, resolution=32, epochs=1, recheck=0)
 
 
 def test_finalize_without_completed_trial(tmp_path):
     storage = f"sqlite:///{tmp_path}/empty.db"
-    automl.search(study="empty", trials=1, studies_dir=tmp_path, resolution=32, epochs=1)
+    automl.search(study="empty", trials=1, studies_dir=tmp_path, resolution=32, epochs=1, recheck=0)
     study = optuna.load_study(study_name="empty", storage=storage)
     study.add_trial(optuna.create_trial(state=optuna.trial.TrialState.FAIL))
     fresh = optuna.create_study(study_name="fresh", storage=storage)
@@ -81,7 +81,7 @@ def test_finalize_without_completed_trial(tmp_path):
 def test_finalize_missing_study(tmp_path):
     with pytest.raises(StorageError, match="no study database at"):
         automl.finalize("ghost", studies_dir=tmp_path)
-    automl.search(study="real", trials=1, studies_dir=tmp_path, resolution=32, epochs=1)
+    automl.search(study="real", trials=1, studies_dir=tmp_path, resolution=32, epochs=1, recheck=0)
     with pytest.raises(StorageError, match="no study named 'ghost'.*found: real"):
         automl.finalize("ghost", storage=f"sqlite:///{tmp_path}/real.db", studies_dir=tmp_path)
 
@@ -94,7 +94,7 @@ def test_finalize_refuses_foreign_study(tmp_path):
 
 
 def test_interrupted_finalize_still_counts_as_a_look(tmp_path, monkeypatch):
-    automl.search(study="cut", trials=1, studies_dir=tmp_path, resolution=32, epochs=1)
+    automl.search(study="cut", trials=1, studies_dir=tmp_path, resolution=32, epochs=1, recheck=0)
     from automl.study import finalize as module
 
     def crash(*args, **kwargs):

@@ -77,6 +77,7 @@ def digits_study(tmp_path_factory):
     """A one-trial scratch_cnn study on the digits (its subprocess is the test itself)."""
     folder = tmp_path_factory.mktemp("studies")
     args = ["search", "--study", "s", "--trials", "1", "--epochs", "1", "--pruner", "none"]
+    args += ["--recheck", "0"]
     return folder, loaded(*args, "--studies-dir", folder)
 
 

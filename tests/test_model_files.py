@@ -61,7 +61,7 @@ def user_model(tmp_path_factory):
     space_file.parent.mkdir()
     space_file.write_text(SPACE)
     studies = root / "studies"
-    automl.search(str(space_file), study="vgg", trials=2, epochs=1, studies_dir=studies)
+    automl.search(str(space_file), study="vgg", trials=2, epochs=1, studies_dir=studies, recheck=0)
     result = automl.finalize("vgg", studies_dir=studies)
     return space_file, result.model_path
 

@@ -116,6 +116,7 @@ def test_a_new_study_records_the_check_and_dedupe_leaves_the_copies_out(planted,
         "resolution": 32,
         "studies_dir": tmp_path,
         "portfolio": False,
+        "recheck": 0,
     }
     plain = StudyRecord.from_study(automl.search(study="plain", **common))
     assert plain.data_check["near_across"] == 2 and plain.data_check["exact_across"] == 1

@@ -137,7 +137,14 @@ def test_report_on_a_folder_study_reads_only_the_shown_held_out_files(tmp_path, 
                 Image.new("RGB", (20, 16), shade).save(root / split / f"c{k}" / f"{i:02d}.png")
     studies = tmp_path / "s"
     automl.search(
-        data=root, study="f", studies_dir=studies, trials=1, resolution=32, epochs=1, pruner="none"
+        data=root,
+        study="f",
+        studies_dir=studies,
+        trials=1,
+        resolution=32,
+        epochs=1,
+        pruner="none",
+        recheck=0,
     )
     automl.finalize("f", studies_dir=studies)
     clear_memo()

@@ -34,6 +34,7 @@ def test_trials_and_reruns_decode_nothing_new(folder, tmp_path, decodes):
         "resolution": 32,
         "epochs": 1,
         "pruner": "none",
+        "recheck": 0,
     }
     automl.search(trials=1, **kwargs)
     assert len(decodes) == 30  # the training pool, once; test/ untouched

@@ -55,7 +55,7 @@ def test_out_of_memory_fails_the_trial_in_one_line_frees_it_and_the_next_runs(
     result = CliRunner().invoke(
         app,
         ["search", "--study", "oom", "--trials", "2", "--epochs", "1", "--pruner", "none",
-         "--studies-dir", str(tmp_path), "--device", "cpu"],
+         "--recheck", "0", "--studies-dir", str(tmp_path), "--device", "cpu"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "Traceback" not in result.output

@@ -111,6 +111,7 @@ def test_pruner_prunes_and_says_why(tmp_path):
         sampler="random",
         pruner="median",
         epochs=3,
+        recheck=0,
     )
     pruned = [t for t in study.trials if t.state == TrialState.PRUNED]
     assert pruned, "median pruning should stop some of 10 trials with lr from 1e-7 to 1e-2"
