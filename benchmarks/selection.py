@@ -10,12 +10,22 @@ folds. Printed: each seed's value, the standard deviation over the seeds of each
 ratio (goal: cv5 / split <= 0.6, and cv5's sd <= 2.0 points), the epochs each spent and the
 wall time, under the machine's capability line.
 
-Usage: python benchmarks/selection.py [--seeds 8] [--epochs 4] [--data DIR]
+(b) The whole loop, search -> finalize -> held-out accuracy, with 3 study seeds on the
+built-in digits and on hymenoptera (64 px, val/ held out), three ways: a search without
+either (`--recheck 0`, the 80/20 split), `--cv 5` (`--recheck 0`), and the default re-check
+(`--recheck` left out: 3 on these small splits). Printed per dataset and way: the held-out
+accuracy of the finalized model (mean and sd over the seeds), the epochs spent, the wall
+time, and for the cv searches the pruned share of trials and the epochs the pruner saved
+(against every trial running its K x epochs).
+
+Usage: python benchmarks/selection.py [--part a|b|both] [--seeds 8] [--epochs 10]
+           [--loop-seeds 3] [--trials 12] [--data DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import statistics
 import sys
 import tempfile
@@ -28,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import optuna  # noqa: E402
 from common import CpuMeter, machine_line, write_results  # noqa: E402
 
+import automl  # noqa: E402
 from automl.data import open_source  # noqa: E402
 from automl.spaces import get_space  # noqa: E402
 from automl.study.folds import fold_rows  # noqa: E402
@@ -91,14 +102,89 @@ def one_value(source, pool, seed: int, epochs: int, cv: int | None, cache: Path)
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=8)
-    parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--data", type=Path, default=HYMENOPTERA)
-    args = parser.parse_args()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    print(machine_line())
+LOOP_WAYS = {  # search options of each way of part (b)
+    "neither": {"recheck": 0},
+    "cv 5": {"cv": 5, "recheck": 0},
+    "recheck (default)": {},
+}
+
+
+def loop_once(data: Path | None, seed: int, trials: int, way: dict, studies: Path) -> dict:
+    """search -> finalize in a new studies folder: held-out accuracy, epochs, seconds."""
+    where = (
+        {} if data is None else {"data": data, "test_dir": data / "val", "resolution": RESOLUTION}
+    )
+    start = time.perf_counter()
+    study = automl.search(
+        "scratch_cnn", study="loop", trials=trials, seed=seed, studies_dir=studies, **where,
+        **way,
+    )  # fmt: skip
+    final = automl.finalize("loop", studies_dir=studies)
+    seconds = time.perf_counter() - start
+    trials_ = study.get_trials(deepcopy=False)
+    records = [TrialRecord.of(t) for t in trials_]
+    searched = [(t, r) for t, r in zip(trials_, records, strict=True) if r.recheck_of is None]
+    record = StudyRecord.from_study(study)
+    return {
+        "held_out": final.test_accuracy,
+        "epochs": sum(int(r.epochs_run or 0) for r in records),
+        "final_epochs": int(final.metrics.get("epochs", 0) or 0),
+        "seconds": seconds,
+        "recheck": record.recheck,
+        "rechecks": len(trials_) - len(searched),
+        "pruned": sum(t.state.name == "PRUNED" for t, _ in searched),
+        "searched": len(searched),
+        "search_epochs": sum(int(r.epochs_run or 0) for _, r in searched),
+        "unpruned_epochs": len(searched) * record.epochs * (record.cv or 1),
+        "picked": final.trial,
+    }
+
+
+def part_b(args) -> dict:
+    found: dict[str, dict[str, list[dict]]] = {}
+    datasets = {"digits": None, args.data.name: args.data}
+    with CpuMeter() as load:
+        for name, data in datasets.items():
+            found[name] = {way: [] for way in LOOP_WAYS}
+            for seed in range(args.loop_seeds):
+                for way, options in LOOP_WAYS.items():
+                    with tempfile.TemporaryDirectory() as tmp:
+                        run = loop_once(data, seed, args.trials, options, Path(tmp))
+                    found[name][way].append(run)
+                    print(
+                        f"{name:<12} seed {seed} {way:<18} held-out {run['held_out']:.4f}  "
+                        f"{run['epochs']} epochs ({run['rechecks']} re-checks)  "
+                        f"{run['seconds']:.0f} s",
+                        flush=True,
+                    )
+    print(
+        f"\n(b) search ({args.trials} trials, 10 epochs) -> finalize -> held-out accuracy, "
+        f"{args.loop_seeds} seeds; other processes used {load.others:.1f} cores meanwhile"
+    )
+    print(f"  {'data':<12} {'way':<18} {'held-out mean':>13} {'sd':>6} {'vs neither':>10} "
+          f"{'epochs':>7} {'wall s':>7}")  # fmt: skip
+    for name, ways in found.items():
+        base = statistics.fmean(r["held_out"] for r in ways["neither"])
+        for way, runs in ways.items():
+            acc = [r["held_out"] for r in runs]
+            sd = statistics.stdev(acc) if len(acc) > 1 else 0.0
+            print(
+                f"  {name:<12} {way:<18} {statistics.fmean(acc):>13.4f} {100 * sd:>5.2f}p "
+                f"{100 * (statistics.fmean(acc) - base):>+9.2f}p "
+                f"{statistics.fmean(r['epochs'] for r in runs):>7.0f} "
+                f"{statistics.fmean(r['seconds'] for r in runs):>7.0f}"
+            )
+        cv = ways["cv 5"]
+        pruned = sum(r["pruned"] for r in cv) / max(1, sum(r["searched"] for r in cv))
+        spent = sum(r["search_epochs"] for r in cv) / max(1, sum(r["unpruned_epochs"] for r in cv))
+        print(
+            f"  {name:<12} cv 5: {pruned:.0%} of trials pruned; the search spent {spent:.0%} of "
+            f"the epochs its trials would without pruning ({1 - spent:.0%} saved)"
+        )
+    return {"machine": machine_line(), "trials": args.trials, "runs": found}
+
+
+def part_a(args) -> dict:
     source = open_source(args.data, args.data / "val")
     found: dict[str, list[dict]] = {way: [] for way in WAYS}
     with tempfile.TemporaryDirectory() as tmp, CpuMeter() as load:
@@ -132,10 +218,28 @@ def main() -> None:
         f"  sd ratio cv5 / split = {cv5 / split:.2f} (goal <= 0.6); cv5 sd {100 * cv5:.2f} "
         f"points (goal <= 2.0); the split validates on {val_images} images"
     )
-    write_results(
-        REPO / "benchmarks" / "results" / "selection.json",
-        {"machine": machine_line(), "epochs": args.epochs, "runs": found, "sd": sd},
-    )
+    return {"machine": machine_line(), "epochs": args.epochs, "runs": found, "sd": sd}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=["a", "b", "both"], default="both")
+    parser.add_argument("--seeds", type=int, default=8, help="(a) seeds")
+    parser.add_argument("--epochs", type=int, default=10, help="(a) epochs")
+    parser.add_argument("--loop-seeds", type=int, default=3, help="(b) seeds")
+    parser.add_argument("--trials", type=int, default=12, help="(b) trials per search")
+    parser.add_argument("--data", type=Path, default=HYMENOPTERA)
+    args = parser.parse_args()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    logging.getLogger("automl").setLevel(logging.WARNING)
+    print(machine_line())
+    results = {}
+    if args.part in ("a", "both"):
+        results["a"] = part_a(args)
+    if args.part in ("b", "both"):
+        results["b"] = part_b(args)
+    path = REPO / "benchmarks" / "results" / f"selection-{args.part}.json"
+    write_results(path, results)
 
 
 if __name__ == "__main__":
