@@ -12,7 +12,12 @@ from automl.study.check import Plan
 from automl.study.new import new_record
 from automl.study.record import StudyRecord
 from automl.study.resume import resume
-from automl.study.storage import open_storage, storage_for_workers
+from automl.study.storage import (
+    database_folder,
+    open_storage,
+    sqlite_path,
+    storage_for_workers,
+)
 from automl.study.worker import ReadyStudy
 
 log = logging.getLogger(__name__)
@@ -26,12 +31,18 @@ def create_or_resume(
     creates the study and writes the record, the others wait and read it."""
     if plan.options.workers > 1:
         storage_for_workers(plan.storage, plan.options.workers)  # refuses in-memory storage
+    # A study file that does not exist yet holds no study: its record first, so that a
+    # refusal (a class smaller than --cv, missing weights) leaves no empty file behind.
+    path, record = sqlite_path(plan.storage), None
+    if path is not None and not path.exists():
+        database_folder(path)  # an unusable --storage is refused first, as always
+        record = new_record(plan, workspace.paths.cache)
     rdb = open_storage(plan.storage, heartbeat_interval=heartbeat_interval)
     existing = plan.study_name in optuna.get_all_study_names(rdb)
     the_study = optuna.load_study(study_name=plan.study_name, storage=rdb) if existing else None
     stored = None if the_study is None else StudyRecord.written(the_study)
     if stored is None:  # weights, decode and split first: a failure leaves no half-made study
-        record = new_record(plan, workspace.paths.cache)
+        record = record or new_record(plan, workspace.paths.cache)
         if the_study is None:
             try:
                 the_study = optuna.create_study(

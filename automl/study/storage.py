@@ -56,6 +56,18 @@ def _parse(url: str) -> sqlalchemy.engine.URL:
         ) from None
 
 
+def database_folder(path: Path) -> None:
+    """The folder of the SQLite file `path`, made if missing; refused in one line if it
+    cannot be."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(
+            f"cannot create {path.parent} for the study database: "
+            f"{exc.strerror}; pass another --storage"
+        ) from None
+
+
 def open_storage(
     url: str, *, must_exist: bool = False, heartbeat_interval: int | None = None
 ) -> optuna.storages.RDBStorage:
@@ -67,13 +79,7 @@ def open_storage(
     if path is not None:
         if must_exist and not path.is_file():
             raise StorageError(f"no study database at {path}; pass --storage with its URL")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StorageError(
-                f"cannot create {path.parent} for the study database: "
-                f"{exc.strerror}; pass another --storage"
-            ) from None
+        database_folder(path)
     if parsed.get_backend_name() == "sqlite":
         engine_kwargs = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT}}
     else:
