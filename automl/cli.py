@@ -357,16 +357,17 @@ def search(
 
 def _print_best(result, workspace: Workspace) -> None:
     from automl.study.listing import spent
-    from automl.study.noise import draw, pick
+    from automl.study.noise import configs, draw, pick_of
 
     trials = result.get_trials(deepcopy=False)
     out.print(f"spent: {spent(trials).line()}", highlight=False)
-    best = pick(trials)
+    found = configs(trials)
+    best = pick_of(found)
     if best is None:
         out.print(f"study {result.study_name}: no completed trial yet")
         return
     out.print(f"best: trial #{best.trial}, val_acc {best.describe()}", highlight=False)
-    close = draw(trials)
+    close = draw(found)
     if close:
         out.print(
             f"note: these {len(close)} are indistinguishable on this data (within one sd of "

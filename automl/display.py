@@ -106,10 +106,10 @@ class TrialPrinter:
             best = None
         self.progress.update(self.running, visible=False)  # the summary line replaces it
         self.progress.console.print(describe_trial(trial, best), highlight=False)
-        from automl.study.record import TrialRecord
+        from automl.study.recheck import is_recheck
 
         finished = trial.state in (TrialState.COMPLETE, TrialState.PRUNED)
-        if finished and TrialRecord.of(trial).recheck_of is None:  # the bar counts the search's
+        if finished and not is_recheck(trial):  # the bar counts the search's trials
             self.progress.advance(self.task)
 
 

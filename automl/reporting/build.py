@@ -18,7 +18,7 @@ from automl.reporting.figures import add_figure
 from automl.reporting.final_sections import FINAL_SECTIONS, final_sections
 from automl.reporting.html import Section, page
 from automl.reporting.summary import fmt_value
-from automl.study.noise import draw, pick
+from automl.study.noise import configs, draw, pick, pick_of
 from automl.study.record import StudyRecord, TrialRecord, read_partial
 
 log = logging.getLogger(__name__)
@@ -120,10 +120,9 @@ def _overview(study, record: StudyRecord, trials, done) -> Section:
     states = {}
     for t in trials:
         states[t.state.name.lower()] = states.get(t.state.name.lower(), 0) + 1
-    best = pick(trials)  # what finalize retrains: the best mean once re-checked
-    checks = sum(
-        t.state == TrialState.COMPLETE and TrialRecord.of(t).recheck_of is not None for t in trials
-    )
+    found = configs(trials)
+    best = pick_of(found)  # what finalize retrains: the best mean once re-checked
+    checks = sum(c.runs - 1 for c in found)  # completed re-checks
     section.table(
         ["", ""],
         [
@@ -286,7 +285,7 @@ def _observations(summaries, trials, n_complete) -> Section:
         "epochs, so their accuracies are not comparable). A finding needs enough trials per "
         "level and a gap larger than the spread; see docs/report.md."
     )
-    close = draw(trials)  # from the configuration finalize picks
+    close = draw(configs(trials))  # from the configuration finalize picks
     if close:
         sd = close[0].sd
         found.insert(

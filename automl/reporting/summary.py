@@ -45,10 +45,10 @@ class Importance:
 def completed(study: optuna.Study) -> list[FrozenTrial]:
     """The completed search trials: re-checks repeat one of them, and would weigh its params
     twice in the summaries and importances."""
-    from automl.study.record import TrialRecord
+    from automl.study.recheck import is_recheck
 
     done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    return [t for t in done if TrialRecord.of(t).recheck_of is None]
+    return [t for t in done if not is_recheck(t)]
 
 
 def fmt_value(value) -> str:

@@ -18,7 +18,7 @@ from automl.io import write_json
 from automl.metrics import classification_metrics
 from automl.modelfile import ModelFile, load_model, model_code
 from automl.settings import STUDIES_DIR, Machine, Workspace
-from automl.study.noise import Config, configs, pick
+from automl.study.noise import Config, configs, pick_of
 from automl.study.record import FinalRun, StudyRecord, TrialRecord
 from automl.study.split import training_pool
 from automl.study.storage import load_study
@@ -91,11 +91,12 @@ def _finalize(
             "pass --force to re-score (every run is kept)"
         )
     trials = the_study.get_trials(deepcopy=False)
-    picked = pick(trials)
+    found = configs(trials)
+    picked = pick_of(found)
     if picked is None:
         raise StudyError(f"study {study!r} has no completed trial yet; run `automl search` first")
     best = trials[picked.trial]  # a trial's number is its index
-    _say_pick(picked, trials)
+    _say_pick(picked, found)
     space = record.load_space()
     cfg = with_model_options(space.rebuild(best.params), record.model_options)
     cache_dir = workspace.paths.cache
@@ -184,10 +185,10 @@ def _finalize(
     )
 
 
-def _say_pick(picked: Config, trials) -> None:
+def _say_pick(picked: Config, found: list[Config]) -> None:
     """Which configuration is retrained, and why that one when re-checks changed the order."""
     log.info("picked trial %d: validation accuracy %s", picked.trial, picked.describe())
-    luckiest = max(configs(trials), key=lambda c: (c.values[0], -c.trial))
+    luckiest = max(found, key=lambda c: (c.values[0], -c.trial))
     if luckiest.trial != picked.trial:
         log.info(
             "trial %d had the best single run (%.4f), but its configuration's mean over %d "

@@ -24,6 +24,7 @@ from automl.study.tables import (
     UnknownSchema,
     is_optuna_sqlite,
     read_studies,
+    state_name,
 )
 
 if TYPE_CHECKING:
@@ -86,7 +87,7 @@ OTHER_SHOWN = 0.02  # the unnamed rest is shown when it is over this share of th
 
 def spent(trials: Sequence[optuna.trial.FrozenTrial | StoredTrial]) -> Spent:
     """The account of `trials`: Optuna's, or those a listing read from the tables."""
-    states = [_state(t) for t in trials]
+    states = [state_name(t) for t in trials]
     records = [TrialRecord.of(t) for t in trials]
     history = [row for r in records for row in r.history]
     decode = sum(r.decode_seconds for r in records)
@@ -183,8 +184,3 @@ def _info(study: StoredStudy, url: str) -> StudyInfo:
         spent(study.trials),
         None if best is None else best.sd,
     )
-
-
-def _state(trial: optuna.trial.FrozenTrial | StoredTrial) -> str:
-    """A trial's state by its name: Optuna's TrialState, or the name a StoredTrial holds."""
-    return trial.state if isinstance(trial.state, str) else trial.state.name

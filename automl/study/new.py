@@ -10,7 +10,7 @@ from pathlib import Path
 from automl.study.check import Plan
 from automl.study.datacheck import check_study_data
 from automl.study.folds import fold_rows
-from automl.study.noise import default_rechecks
+from automl.study.noise import settled_rechecks
 from automl.study.record import StudyRecord
 from automl.study.split import training_pool, validation_rows
 from automl.study.weights import settle_backbones
@@ -35,6 +35,4 @@ def new_record(plan: Plan, cache_dir: Path) -> StudyRecord:
         excluded=excluded,
         decode_base=base,
     )
-    if made.recheck is None:  # --recheck left out: as many as the split's size calls for
-        made = dataclasses.replace(made, recheck=default_rechecks(made.validated_images))
-    return made
+    return dataclasses.replace(made, recheck=settled_rechecks(r.recheck, made))

@@ -13,7 +13,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from automl.study.record import TrialRecord
+from automl.study.record import StudyRecord, TrialRecord
+from automl.study.tables import state_name
 
 SMALL_SPLIT = 200  # validation images under which one split's accuracy is mostly noise
 RECHECK_UNDER = 500  # validation images (a fold's under --cv) under which winners are re-checked
@@ -40,6 +41,16 @@ def default_rechecks(validation_images: int) -> int:
     """`--recheck` left out: the configurations re-checked for a split (or the smallest
     fold) of this many images."""
     return DEFAULT_RECHECKS if validation_images < RECHECK_UNDER else 0
+
+
+def settled_rechecks(given: int | None, record: StudyRecord) -> int:
+    """--recheck: as given, else the study's, else (a new study, or one made before
+    re-checks) the default for its split."""
+    if given is not None:
+        return given
+    if record.recheck is not None:
+        return record.recheck
+    return default_rechecks(record.validated_images)
 
 
 @dataclass(frozen=True)
@@ -75,24 +86,25 @@ class Config:
         return with_sd(self.value, None)
 
 
-def _completed(trials: Iterable[Any]) -> list[Any]:
-    return [
-        t for t in trials if getattr(t.state, "name", t.state) == "COMPLETE" and t.value is not None
-    ]
+def _recorded(trials: Iterable[Any]) -> list[tuple[Any, TrialRecord]]:
+    """Each trial with its record, read once."""
+    return [(t, TrialRecord.of(t)) for t in trials]
+
+
+def _completed(recorded: list[tuple[Any, TrialRecord]]) -> list[tuple[Any, TrialRecord]]:
+    return [(t, r) for t, r in recorded if state_name(t) == "COMPLETE" and t.value is not None]
 
 
 def configs(trials: Iterable[Any]) -> list[Config]:
     """Each completed search trial with the completed re-checks of it, best first (by the
     mean of their runs)."""
-    done = _completed(trials)
+    done = _completed(_recorded(trials))
     checks: dict[int, list[Any]] = {}
-    for t in done:
-        of = TrialRecord.of(t).recheck_of
-        if of is not None:
-            checks.setdefault(of, []).append(t)
+    for t, record in done:
+        if record.recheck_of is not None:
+            checks.setdefault(record.recheck_of, []).append(t)
     found = []
-    for t in done:
-        record = TrialRecord.of(t)
+    for t, record in done:
         if record.recheck_of is None:
             runs = [t, *checks.get(t.number, [])]
             values = tuple(float(r.value) for r in runs)
@@ -104,23 +116,26 @@ def configs(trials: Iterable[Any]) -> list[Config]:
 
 
 def pick(trials: Iterable[Any]) -> Config | None:
-    """The configuration finalize retrains: of those re-checked, the best mean over its runs
-    (a configuration run once may be the luckiest, not the best); with no re-check, the best
-    trial. None before any trial completed."""
-    found = configs(trials)
+    """The configuration finalize retrains (`pick_of` the trials' `configs`)."""
+    return pick_of(configs(trials))
+
+
+def pick_of(found: Sequence[Config]) -> Config | None:
+    """Of the configurations re-checked, the best mean over its runs (a configuration run
+    once may be the luckiest, not the best); with no re-check, the best trial. None before
+    any trial completed. `found`: `configs`, best first."""
     checked = [c for c in found if c.runs > 1]
-    return (checked or found or [None])[0]
+    return (checked or list(found) or [None])[0]
 
 
 def to_recheck(trials: Iterable[Any], n: int) -> list[Any]:
     """The search trials among the `n` best (by their own value) that have no re-check yet
     (queued, running or finished; a failed one, say interrupted, is run again): what
     `--recheck n` queues next."""
-    trials = list(trials)
-    live = [t for t in trials if getattr(t.state, "name", t.state) != "FAIL"]
-    checked = {TrialRecord.of(t).recheck_of for t in live} - {None}
+    recorded = _recorded(trials)
+    checked = {r.recheck_of for t, r in recorded if state_name(t) != "FAIL"} - {None}
     best = sorted(
-        (t for t in _completed(trials) if TrialRecord.of(t).recheck_of is None),
+        (t for t, r in _completed(recorded) if r.recheck_of is None),
         key=lambda t: (-t.value, t.number),
     )[:n]
     return [t for t in best if t.number not in checked]
@@ -137,10 +152,10 @@ def indistinguishable(found: Sequence[Config]) -> list[Config]:
     return close if len(close) > 1 else []
 
 
-def draw(trials: Iterable[Any]) -> list[Config]:
-    """`indistinguishable` from the configuration finalize picks: it and those after it
-    (best first) within one sd of it."""
-    best = pick(trials)
+def draw(found: Sequence[Config]) -> list[Config]:
+    """`indistinguishable` from the configuration finalize picks among `found` (`configs`):
+    it and the others within one sd of it."""
+    best = pick_of(found)
     if best is None:
         return []
-    return indistinguishable([best, *(c for c in configs(trials) if c.trial != best.trial)])
+    return indistinguishable([best, *(c for c in found if c.trial != best.trial)])

@@ -22,7 +22,7 @@ from automl.errors import TrainingError
 from automl.spaces import Space
 from automl.study.folds import Folds, fold_note, trial_value
 from automl.study.limits import Limits
-from automl.study.recheck import NotARecheck
+from automl.study.recheck import NotARecheck, is_recheck
 from automl.study.record import StudyRecord, TrialRecord
 from automl.study.split import TrainingPool, training_pool
 from automl.train.features import FeatureStore
@@ -174,7 +174,7 @@ class Objective:
         parts: dict[str, float] = {}  # seconds of what is not an epoch (fit.Parts)
         if self.started is not None:  # this worker's first trial: what came before it
             parts["startup"], self.started = time.perf_counter() - self.started, None
-        recheck = TrialRecord.of(trial).recheck_of is not None  # run again: never pruned
+        recheck = is_recheck(trial)  # run again: never pruned
         if self.rechecks_only and not recheck:
             reason = "not run: the study had its trials when a worker took it for a re-check"
             TrialRecord.note(trial, fail_reason=reason)

@@ -6,19 +6,11 @@ configuration with the best mean over its runs (noise.pick); docs/concepts.md, R
 
 from __future__ import annotations
 
-import logging
-import time
-
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
 from automl.study.noise import to_recheck
 from automl.study.record import TrialRecord
-from automl.study.storage import fail_stale_trials
-
-log = logging.getLogger(__name__)
-
-POLL_SECONDS = 1.0  # how often a worker looks whether a re-check running elsewhere ended
 
 
 def is_recheck(trial: FrozenTrial | optuna.Trial) -> bool:
@@ -34,22 +26,6 @@ def queue_rechecks(study: optuna.Study, n: int) -> list[int]:
         study.enqueue_trial(trial.params, user_attrs=TrialRecord.attrs(recheck_of=trial.number))
         queued.append(trial.number)
     return queued
-
-
-def rechecks_left(study: optuna.Study, patience: float, deadline: float | None = None) -> bool:
-    """True while a queued re-check waits for a worker (and `deadline`, a time.monotonic(),
-    has not passed). One running elsewhere is waited for up to `patience` seconds: a dead
-    worker's is failed by the heartbeat and queued again, and taken over here."""
-    give_up = time.monotonic() + patience
-    while deadline is None or time.monotonic() < deadline:
-        fail_stale_trials(study)
-        states = [t.state for t in study.get_trials(deepcopy=False) if is_recheck(t)]
-        if TrialState.WAITING in states:
-            return True
-        if TrialState.RUNNING not in states or time.monotonic() > give_up:
-            return False
-        time.sleep(POLL_SECONDS)
-    return False
 
 
 class NotARecheck(Exception):

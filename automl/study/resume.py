@@ -7,7 +7,7 @@ import optuna
 
 from automl.study.check import Plan
 from automl.study.limits import Limits
-from automl.study.noise import default_rechecks
+from automl.study.noise import settled_rechecks
 from automl.study.record import StudyRecord
 from automl.study.weights import fetch_study_backbones
 from automl.study.worker import ReadyStudy
@@ -39,14 +39,6 @@ def resume(the_study: optuna.Study, stored: StudyRecord, plan: Plan) -> ReadyStu
         sampler=plan.record.sampler,  # not frozen: a rerun may switch them
         pruner=plan.record.pruner,
         worker_options=plan.record.worker_options,
-        recheck=_rechecks(stored, plan.options.recheck),
+        recheck=settled_rechecks(plan.options.recheck, stored),
     )
     return ReadyStudy(the_study, record, space, plan.source)
-
-
-def _rechecks(stored: StudyRecord, given: int | None) -> int:
-    """--recheck: as given, else the study's, else (a study made before re-checks) the
-    default for its split."""
-    if given is not None:
-        return given
-    return default_rechecks(stored.validated_images) if stored.recheck is None else stored.recheck

@@ -48,6 +48,11 @@ class StoredStudy:
     trials: list[StoredTrial]
 
 
+def state_name(trial: Any) -> str:
+    """A trial's state by its name: Optuna's TrialState's, or the one a StoredTrial holds."""
+    return trial.state if isinstance(trial.state, str) else trial.state.name
+
+
 class UnknownSchema(Exception):
     """The file holds Optuna's tables in a schema this module does not read."""
 

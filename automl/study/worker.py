@@ -29,7 +29,7 @@ from automl.study.objective import (
     recording_interrupts,
 )
 from automl.study.progress import WatcherFactory, watching
-from automl.study.recheck import NotARecheck, is_recheck, queue_rechecks, rechecks_left
+from automl.study.recheck import NotARecheck, is_recheck, queue_rechecks
 from automl.study.record import StudyRecord
 from automl.study.samplers import create_pruner, create_sampler
 from automl.study.storage import fail_stale_trials, load_study, reconnecting
@@ -62,10 +62,10 @@ class Budget:
     patience: float = 60.0
 
     def work_left(self, study: optuna.Study) -> bool:
-        give_up = time.monotonic() + self.patience
-        while True:
-            fail_stale_trials(study)
-            trials = [t for t in study.get_trials(deepcopy=False) if not is_recheck(t)]
+        """True while the search needs a trial from this worker."""
+
+        def decide(trials: list[FrozenTrial]) -> bool | None:
+            trials = [t for t in trials if not is_recheck(t)]
             finished = sum(t.state in FINISHED for t in trials)
             running = sum(t.state == TrialState.RUNNING for t in trials)
             waiting = any(t.state == TrialState.WAITING for t in trials)
@@ -73,6 +73,33 @@ class Budget:
                 return False
             if waiting or finished + running < self.target:
                 return True
+            return None
+
+        return self._polled(study, decide)
+
+    def rechecks_left(self, study: optuna.Study) -> bool:
+        """True while a queued re-check (recheck.py) waits for a worker, before the deadline;
+        one running elsewhere is waited for, and taken over if its worker died."""
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            return False
+
+        def decide(trials: list[FrozenTrial]) -> bool | None:
+            states = [t.state for t in trials if is_recheck(t)]
+            if TrialState.WAITING in states:
+                return True
+            return None if TrialState.RUNNING in states else False
+
+        return self._polled(study, decide)
+
+    def _polled(self, study: optuna.Study, decide) -> bool:
+        """`decide(trials)`: True or False, or None to wait for the trials running elsewhere
+        (up to `patience`, and the deadline), looking again every POLL_SECONDS."""
+        give_up = time.monotonic() + self.patience
+        while True:
+            fail_stale_trials(study)
+            answer = decide(study.get_trials(deepcopy=False))
+            if answer is not None:
+                return answer
             now = time.monotonic()
             if now > give_up or (self.deadline is not None and now > self.deadline):
                 return False  # the others finish their trials; no need to wait for them
@@ -170,7 +197,7 @@ def run_worker(
             )
         objective.rechecks_only = True  # a trial Optuna samples now would overshoot
         try:
-            while rechecks_left(the_study, budget.patience, deadline):
+            while budget.rechecks_left(the_study):
                 run_trials(1, [], (NotARecheck,))  # the queued re-check this worker takes
         finally:
             objective.rechecks_only = False

@@ -32,7 +32,7 @@ pytestmark = [
         reason="no CUDA device: these run on a GPU machine (make gpu-check)",
     ),
 ]
-TINY = {"epochs": 3, "pruner": "none", "resolution": 32, "device": "cuda"}
+TINY = {"epochs": 3, "pruner": "none", "resolution": 32, "device": "cuda", "recheck": 0}
 
 
 def picked_by_auto() -> str:
@@ -150,7 +150,7 @@ def test_a_model_too_big_for_the_card_fails_and_the_next_trial_runs(tmp_path, mo
     monkeypatch.setattr(objective_module, "release_memory", releasing)
     study = automl.search(
         str(space), study="oom", trials=2, epochs=1, pruner="none", device="cuda",
-        studies_dir=tmp_path,
+        studies_dir=tmp_path, recheck=0,
     )  # fmt: skip
     first, second = study.trials[:2]
     assert [first.state, second.state] == [TrialState.FAIL, TrialState.COMPLETE]

@@ -72,7 +72,7 @@ def test_configurations_within_one_sd_of_the_best_are_a_draw():
     assert [c.trial for c in indistinguishable(found)] == []  # 0.035 apart: more than 1 sd
     close[4] = trial(4, 0.80, recheck_of=1)  # 1: 0.795 ± 0.007, within 0.021 of 0.815
     assert [c.trial for c in indistinguishable(configs(close))] == [0, 1]
-    assert [c.trial for c in draw(close)] == [0, 1]  # from the one finalize picks
+    assert [c.trial for c in draw(configs(close))] == [0, 1]  # from the one finalize picks
     assert indistinguishable(configs(close[:3])) == []  # no spread shown: nothing said
 
     studied = optuna.create_study(direction="maximize")
