@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 
 import torch
 from torch import nn
@@ -15,7 +16,7 @@ from automl.data import Batches, channel_stats, to_device_if_fits
 from automl.metrics import f1_scores
 from automl.models import create_model, interface
 from automl.models.flops import count_flops, count_params
-from automl.train import memory_format
+from automl.train import checkpoint, memory_format
 from automl.train.engine import evaluate, train_one_epoch
 from automl.train.features import FeatureBatches, FeatureStore
 from automl.train.optim import create_optimizer, create_scheduler
@@ -23,6 +24,8 @@ from automl.train.precision import Precision
 
 EpochCallback = Callable[[int, dict], None]  # (epoch starting at 1, history row)
 ModelCallback = Callable[[nn.Module, dict], None]  # (built model, how it trains: layout...)
+# (epoch, its state on demand: train/checkpoint.py), after on_epoch
+CheckpointCallback = Callable[[int, Callable[[], dict]], None]
 Parts = dict[str, float]  # seconds by part of a run outside its epochs: build, features
 
 
@@ -83,6 +86,8 @@ def fit(
     on_model: ModelCallback | None = None,
     on_epoch: EpochCallback | None = None,
     parts: Parts | None = None,
+    on_checkpoint: CheckpointCallback | None = None,
+    resume: dict | None = None,
 ) -> FitResult:
     """Train `cfg` on uint8 `train` images for `epochs`; evaluate on `val` after each epoch.
 
@@ -94,6 +99,9 @@ def fit(
     `on_model(model, how)` once its memory format is chosen, `on_epoch` after every epoch.
     `parts` gets the seconds of what is not an epoch added as it goes: "build" (the model and
     its weights), "features" (a frozen backbone's pass).
+    `on_checkpoint(epoch, state)` after `on_epoch`: `state()` is the run's state then
+    (train/checkpoint.py); given back as `resume`, the run trains the epochs after it only,
+    in the layout it had, ending as it would have without the break.
     """
     torch.manual_seed(seed)
     # On a GPU the uint8 pool lives there when it fits: no host-to-device copy per batch.
@@ -175,6 +183,16 @@ def fit(
     result = FitResult(model, mean=mean, std=std, channels_last=bool(channels_last))
 
     announced = choice is None
+    first = 1
+    if resume is not None:
+        checkpoint.restore(resume, trained, optimizer, scheduler, scaler, generator)
+        result.history, first = list(resume["history"]), resume["epoch"] + 1
+        if choice is not None:  # chosen before the break: kept, not timed again
+            choice.known = choice.channels_last = bool(resume["channels_last"])
+            memory_format.to_layout(model, choice.channels_last)
+            for each in (train_batches, val_batches):
+                if isinstance(each, Batches):
+                    each.channels_last = choice.channels_last
 
     def announce(choice: memory_format.LayoutChoice) -> None:
         """The choice made: kept when timed here, told to `on_model`."""
@@ -186,7 +204,7 @@ def fit(
         if on_model is not None:
             on_model(model, {"channels_last": result.channels_last})
 
-    for epoch in range(1, epochs + 1):
+    for epoch in range(first, epochs + 1):
         batches: Iterable = train_batches
         if choice is not None:  # its first batches in turn in each layout
             batches = choice.batches(train_batches, model, precision.device)
@@ -220,6 +238,12 @@ def fit(
         result.history.append(row)
         if on_epoch is not None:
             on_epoch(epoch, row)
+        if on_checkpoint is not None:
+            layout = result.channels_last if choice is None else choice.current
+            state = partial(
+                checkpoint.snapshot, epoch, trained, optimizer, scheduler, scaler, generator
+            )
+            on_checkpoint(epoch, partial(state, layout, result.history))
     if choice is not None and not announced:  # fewer batches than the choice needs
         announce(choice)
     return result
