@@ -69,6 +69,30 @@ Threads = Annotated[
     int | None,
     typer.Option(help="torch intra-op threads (default: OMP_NUM_THREADS, else every usable core)."),
 ]
+CheckpointEvery = Annotated[
+    int | None,
+    typer.Option(
+        help="Epochs between a running trial's checkpoints, from which the retry of a trial "
+        "cut short resumes (default: the study's, else 1).",
+        metavar="N",
+        rich_help_panel="Checkpoints",
+    ),
+]
+NoCheckpoints = Annotated[
+    bool,
+    typer.Option(
+        "--no-checkpoints",
+        help="Write no checkpoints: a trial cut short is retried from its first epoch.",
+        rich_help_panel="Checkpoints",
+    ),
+]
+
+
+def checkpoint_every_of(every: int | None, none: bool) -> int | None:
+    """--checkpoint-every N and --no-checkpoints as the one setting (0: none)."""
+    if none and every not in (None, 0):
+        raise ConfigError(f"pass --checkpoint-every {every} or --no-checkpoints, not both")
+    return 0 if none else every
 
 
 def friendly_errors(command):
@@ -88,7 +112,8 @@ def friendly_errors(command):
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt as exc:
             detail = "".join(f"{d}; " for d in [getattr(exc, "detail", "")] if d)
-            line = f"interrupted; {detail}{_after_interrupt(command.__name__)}"
+            advice = getattr(exc, "advice", "") or _after_interrupt(command.__name__)
+            line = f"interrupted; {detail}{advice}"
             err.print(line, highlight=False, soft_wrap=True)
             raise typer.Exit(exit_code(exc)) from None
 
@@ -97,8 +122,8 @@ def friendly_errors(command):
 
 def _after_interrupt(command: str) -> str:
     return {
-        "search": "the running trial is recorded as failed; rerun the same command to resume",
-        "worker": "the running trial is recorded as failed; rerun the same command to resume",
+        "search": "rerun the same command to resume",
+        "worker": "rerun the same command to resume",
         "finalize": "no score was saved, but the held-out split counts as looked at; rerun "
         "with --force to retrain and score",
     }.get(command, "stopped")
@@ -336,6 +361,18 @@ def search(
             metavar="N",
         ),
     ] = None,
+    checkpoint_every: CheckpointEvery = None,
+    no_checkpoints: NoCheckpoints = False,
+    artifacts: Annotated[
+        str | None,
+        typer.Option(
+            help="The study's artifact store, where checkpoints go: a folder every worker "
+            "reaches, s3://BUCKET/PREFIX (S3 or S3-compatible) or gs://BUCKET/PREFIX; kept by "
+            "the study (default: a folder under studies/<study>/).",
+            metavar="URL",
+            rich_help_panel="Checkpoints",
+        ),
+    ] = None,
     studies_dir: StudiesDir = STUDIES_DIR,
 ):
     """Run or resume an Optuna study; rerunning the same command resumes it."""
@@ -347,7 +384,10 @@ def search(
     counts = {"max_params": max_params, "max_flops": max_flops}
     parsed = {k: parse_count(v, flag(k)) for k, v in counts.items() if v is not None}
     limits = from_params(Limits, ctx.params, **parsed)
-    options = from_params(SearchOptions, ctx.params, fix=parse_fix(fix), limits=limits)
+    every = checkpoint_every_of(checkpoint_every, no_checkpoints)
+    options = from_params(
+        SearchOptions, ctx.params, fix=parse_fix(fix), limits=limits, checkpoint_every=every
+    )
     workspace, machine = from_params(Workspace, ctx.params), from_params(Machine, ctx.params)
     result = run_search(
         options=options, workspace=workspace, machine=machine, progress=TrialPrinter
@@ -405,6 +445,8 @@ def worker(
             "retried (default: the study's, else 10)."
         ),
     ] = None,
+    checkpoint_every: CheckpointEvery = None,
+    no_checkpoints: NoCheckpoints = False,
     studies_dir: StudiesDir = STUDIES_DIR,
 ):
     """Join a study made by `automl search` (on this machine or any other) and run its trials;
@@ -414,7 +456,8 @@ def worker(
     from automl.study.worker import join
 
     workspace = from_params(Workspace, ctx.params)
-    run = from_params(WorkerOptions, ctx.params, offline=offline or None)
+    every = checkpoint_every_of(checkpoint_every, no_checkpoints)
+    run = from_params(WorkerOptions, ctx.params, offline=offline or None, checkpoint_every=every)
     result = join(study, workspace, from_params(Machine, ctx.params), run, TrialPrinter)
     _print_best(result, workspace)
 

@@ -43,6 +43,8 @@ def describe_trial(trial: FrozenTrial, best: float | None = None) -> str:
     star = " [bold]*best*[/bold]" if best is not None and trial.value == best else ""
     if record.recheck_of is not None:
         star = f" [cyan]re-check of #{record.recheck_of}[/cyan]"
+    if record.resumed_after:  # a retry that carried the first epochs over
+        star += f" [cyan]resumed #{record.resumed_from} after ep {record.resumed_after}[/cyan]"
     params = escape(" ".join(f"{k}={_short(v)}" for k, v in trial.params.items()))
     reason = {TrialState.PRUNED: record.pruned_reason, TrialState.FAIL: record.fail_reason}.get(
         trial.state

@@ -17,14 +17,15 @@ from collections.abc import Iterator
 
 
 class Interrupted(KeyboardInterrupt):
-    def __init__(self, signum: int = signal.SIGINT, detail: str = "") -> None:
+    def __init__(self, signum: int = signal.SIGINT, detail: str = "", advice: str = "") -> None:
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
         self.detail = detail  # what had been done when it came, for the one line the CLI prints
+        self.advice = advice  # what to do next, where the command's usual advice does not hold
 
     @classmethod
-    def of(cls, exc: KeyboardInterrupt, detail: str) -> Interrupted:
-        return cls(getattr(exc, "signum", signal.SIGINT), detail)
+    def of(cls, exc: KeyboardInterrupt, detail: str, advice: str = "") -> Interrupted:
+        return cls(getattr(exc, "signum", signal.SIGINT), detail, advice)
 
 
 _pending: list[int] = []  # the signals received inside stop_signals_interrupt, not yet acted on

@@ -38,6 +38,12 @@ def trial_id(trial: optuna.Trial) -> int:
     return trial._trial_id
 
 
+def trial_system_attrs(trial: optuna.Trial) -> dict[str, Any]:
+    """A running trial's system attributes, read from its storage: `optuna.Trial` no longer
+    shows them, and a retry's (`failed_trial`, `retry_history`) say which trial it carries on."""
+    return storage(trial.study).get_trial_system_attrs(trial_id(trial))
+
+
 @contextlib.contextmanager
 def on_trial_running(study: optuna.Study, note: Callable[[int], None]) -> Iterator[None]:
     """Call `note(trial_id)` the moment this study's storage makes a trial RUNNING for this

@@ -25,6 +25,7 @@ from automl.paths import STUDIES_DIR, Paths
 from automl.study.limits import Limits
 
 HEARTBEAT_SECONDS = 10  # a trial silent for twice that is failed and retried
+CHECKPOINT_EVERY = 1  # epochs between a running trial's checkpoints (automl/study/checkpoints.py)
 DEFAULT_SPACE = "scratch_cnn"
 DEFAULT_TRIALS = 20
 DEFAULT_EPOCHS = 10
@@ -97,12 +98,14 @@ class WorkerOptions:
     offline: bool | None = None
     data: str | None = None
     test_dir: str | None = None
+    checkpoint_every: int | None = None  # epochs between a trial's checkpoints; 0: none
 
     def __post_init__(self) -> None:
         if self.heartbeat_interval is not None and self.heartbeat_interval < 1:
             raise ConfigError(
                 f"--heartbeat-interval must be at least 1 s, got {self.heartbeat_interval}"
             )
+        checked_checkpoint_every(self.checkpoint_every)
         for name in ("data", "test_dir"):  # a worker may run in another folder
             value = getattr(self, name)
             if value is not None:
@@ -111,6 +114,13 @@ class WorkerOptions:
     @property
     def heartbeat(self) -> int:
         return self.heartbeat_interval or HEARTBEAT_SECONDS
+
+    def every(self, stored: Mapping[str, Any]) -> int:
+        """Epochs between checkpoints: these options', else the study's (`stored`: its
+        record's worker options), else every epoch."""
+        given = self.checkpoint_every
+        given = stored.get("checkpoint_every") if given is None else given
+        return CHECKPOINT_EVERY if given is None else given
 
     def over(self, stored: Mapping[str, Any]) -> WorkerOptions:
         """These options, each one left as None taken from `stored` (a record's)."""
@@ -150,6 +160,8 @@ class SearchOptions:
     heartbeat_interval: int = HEARTBEAT_SECONDS
     cv: int | None = None  # K folds instead of the 80/20 split (automl/study/folds.py)
     recheck: int | None = None  # N best run again; None: 3 on a small split (study/noise.py)
+    checkpoint_every: int | None = None  # epochs between checkpoints; 0: none; None: study's
+    artifacts: str | Path | None = None  # the study's artifact store (study/checkpoints.py)
 
     def __post_init__(self) -> None:
         if self.cv is not None and (not isinstance(self.cv, int) or self.cv < 2):
@@ -159,6 +171,7 @@ class SearchOptions:
                 f"--recheck must be a whole number of configurations, 0 (none) or more, "
                 f"got {self.recheck!r}"
             )
+        checked_checkpoint_every(self.checkpoint_every)
         if self.limits is None:
             object.__setattr__(self, "limits", Limits())
         if not isinstance(self.workers, int) or self.workers < 1:
@@ -183,8 +196,15 @@ class SearchOptions:
     def worker_options(self) -> WorkerOptions:
         return WorkerOptions(
             self.target, self.timeout, self.heartbeat_interval, self.offline, self.data,
-            self.test_dir,
+            self.test_dir, self.checkpoint_every,
         )  # fmt: skip
+
+
+def checked_checkpoint_every(value: int | None) -> None:
+    if value is not None and (not isinstance(value, int) or value < 0):
+        raise ConfigError(
+            f"--checkpoint-every must be a whole number of epochs, 0 (none) or more, got {value!r}"
+        )
 
 
 def settings_from(

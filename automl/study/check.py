@@ -25,6 +25,7 @@ from automl.settings import (
     Workspace,
 )
 from automl.spaces import Space, get_space
+from automl.study.checkpoints import checked_url
 from automl.study.record import StudyRecord
 from automl.study.samplers import create_pruner, create_sampler
 from automl.study.storage import open_storage, sqlite_path
@@ -101,6 +102,7 @@ def prepare(options: SearchOptions, workspace: Workspace, machine: Machine) -> P
         dedupe=o.dedupe,
         cv=o.cv,
         recheck=o.recheck,  # left out: settled with the split (new.py), or the study's
+        artifacts=checked_url(o.artifacts),
         worker_options=run.to_dict(),
     )
     if o.dedupe and source.test_dir is None:  # the built-in digits
@@ -115,6 +117,7 @@ def prepare(options: SearchOptions, workspace: Workspace, machine: Machine) -> P
         "dedupe": o.dedupe or None,
         "model_options": chosen or None,
         "cv": o.cv,
+        "artifacts": o.artifacts,
     }
     return Plan(
         the_space,

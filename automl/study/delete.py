@@ -40,6 +40,7 @@ def delete_study(
     the shared image cache and anything outside the studies folder are left alone."""
     url = storage or default_storage(study, studies_dir)
     trials = count_trials(study, storage=url)  # a missing study: one line, nothing touched
+    _remove_checkpoints(study, url, Paths(studies_dir))
     optuna.delete_study(study_name=study, storage=url)
     removed = []
     folder = Paths(studies_dir).folder(study)
@@ -51,3 +52,15 @@ def delete_study(
         database.unlink(missing_ok=True)  # the per-study file of the default storage
         removed.append(database)
     return Deleted(study, trials, url, tuple(removed))
+
+
+def _remove_checkpoints(study: str, url: str, paths: Paths) -> None:
+    """The study's checkpoints in a store `--artifacts` named (the default one is in its
+    folder, removed with it)."""
+    from automl.study.checkpoints import Checkpoints
+    from automl.study.record import read_partial
+
+    the_study = load_study(study, url)
+    where = read_partial(the_study).artifacts
+    if where is not None:
+        Checkpoints.of(where, paths.folder(study), study, 0).remove_all(the_study)

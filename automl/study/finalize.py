@@ -14,10 +14,12 @@ from torch import nn
 from automl.config import config_to_dict, with_model_options
 from automl.data import Batches
 from automl.errors import AutoMLError, StudyError
+from automl.interrupt import Interrupted
 from automl.io import write_json
 from automl.metrics import classification_metrics
 from automl.modelfile import ModelFile, load_model, model_code
-from automl.settings import STUDIES_DIR, Machine, Workspace
+from automl.settings import STUDIES_DIR, Machine, WorkerOptions, Workspace
+from automl.study.checkpoints import FINAL, Checkpoints
 from automl.study.noise import Config, configs, pick_of
 from automl.study.record import FinalRun, StudyRecord, TrialRecord
 from automl.study.split import training_pool
@@ -133,18 +135,48 @@ def _finalize(
     )
     # Decoded (not evaluated) before the retrain, so a broken held-out folder fails early.
     test = source.held_out(cfg.data.resolution, cache_dir, record.decode_base)
-    started_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    FinalRun.mark_started(the_study, started_at)  # a crash from here on still counts
-    trained = fit(
-        cfg,
-        (images, labels),
-        None,
-        num_classes=len(source.classes),
-        epochs=entry.epochs,
-        precision=amp,
-        seed=entry.seed,
-        features=FeatureStore(cache_dir, source.fingerprint),
+    checkpoints = Checkpoints.of(
+        record.artifacts,
+        workspace.paths.folder(study),
+        study,
+        WorkerOptions().every(record.worker_options),
     )
+    run = {"trial": best.number, "params": best.params, "seed": entry.seed,
+           "epochs": entry.epochs, "train_images": len(labels)}  # fmt: skip
+    saved = checkpoints.load(FINAL, run, "finalize")
+    if saved is not None:
+        log.info(
+            "resuming the retrain of trial %d after epoch %d of %d (its checkpoint)",
+            best.number, saved["fit"]["epoch"], entry.epochs,
+        )  # fmt: skip
+
+    def on_checkpoint(epoch: int, state) -> None:
+        if checkpoints.due(epoch, epoch == entry.epochs):
+            checkpoints.save(FINAL, {**run, "fit": state()})
+
+    try:
+        trained = fit(
+            cfg,
+            (images, labels),
+            None,
+            num_classes=len(source.classes),
+            epochs=entry.epochs,
+            precision=amp,
+            seed=entry.seed,
+            features=FeatureStore(cache_dir, source.fingerprint),
+            on_checkpoint=on_checkpoint,
+            resume=None if saved is None else saved["fit"],
+        )
+    except KeyboardInterrupt as exc:
+        resumes = "resume the retrain from its last checkpoint" if checkpoints.every else "retrain"
+        raise Interrupted.of(
+            exc,
+            "the retrain stopped before the held-out split was looked at",
+            f"rerun the same command to {resumes}",
+        ) from None
+    started_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    # The held-out split is looked at from here: a crash from here on still counts.
+    FinalRun.mark_started(the_study, started_at)
 
     # The one and only evaluation on the held-out split.
     batches = Batches(
@@ -178,6 +210,7 @@ def _finalize(
     previous = [r.to_dict(history=False) for r in runs]
     metrics_path = write_json(out / "metrics.json", {**entry.to_dict(), "previous_runs": previous})
     entry.add_to(the_study, runs)
+    checkpoints.remove(FINAL)  # trained and scored: nothing left to resume
     _write_standalone(model_path)  # after the score is saved: it can only add a file
     # The upload for optuna-dashboard follows (automl.api.finalize, the CLI).
     return FinalResult(

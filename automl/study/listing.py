@@ -89,7 +89,7 @@ def spent(trials: Sequence[optuna.trial.FrozenTrial | StoredTrial]) -> Spent:
     """The account of `trials`: Optuna's, or those a listing read from the tables."""
     states = [state_name(t) for t in trials]
     records = [TrialRecord.of(t) for t in trials]
-    history = [row for r in records for row in r.history]
+    history = [row for r in records for row in r.history[r.resumed_after or 0 :]]  # own epochs
     decode = sum(r.decode_seconds for r in records)
 
     def part(name: str) -> float:
@@ -99,7 +99,7 @@ def spent(trials: Sequence[optuna.trial.FrozenTrial | StoredTrial]) -> Spent:
         complete=states.count("COMPLETE"),
         pruned=states.count("PRUNED"),
         failed=states.count("FAIL"),
-        epochs=sum(int(r.epochs_run or 0) for r in records),
+        epochs=sum(r.epochs_trained for r in records),
         seconds=decode + part("startup") + sum(r.wall_time for r in records),
         decode=decode,
         train=sum(row.get("train_seconds", 0.0) for row in history),

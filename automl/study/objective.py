@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import socket
 import time
@@ -20,6 +21,7 @@ from automl.config import with_model_options
 from automl.data import DataSource, to_device_if_fits
 from automl.errors import TrainingError
 from automl.spaces import Space
+from automl.study.checkpoints import INTERRUPTED, Checkpoints, first_of, of_trial, retried
 from automl.study.folds import Folds, fold_note, trial_value
 from automl.study.limits import Limits
 from automl.study.recheck import NotARecheck, is_recheck
@@ -30,6 +32,8 @@ from automl.train.fit import fit, model_stats, timing
 from automl.train.measure import inference_latency_ms
 from automl.train.memory import TrialOutOfMemory, release_memory
 from automl.train.precision import Precision
+
+log = logging.getLogger(__name__)
 
 
 def worker_label() -> str:
@@ -58,7 +62,7 @@ def recording_interrupts(study: optuna.Study, objective: Objective) -> Iterator[
         trial_id = objective.current
         with contextlib.suppress(Exception):
             if trial_id is not None and storage.get_trial(trial_id).state == TrialState.RUNNING:
-                TrialRecord.note_stored(storage, trial_id, fail_reason="interrupted")
+                TrialRecord.note_stored(storage, trial_id, fail_reason=INTERRUPTED)
                 storage.set_trial_state_values(trial_id, TrialState.FAIL)
         raise
 
@@ -76,6 +80,7 @@ class Objective:
         cache_dir: Path,
         on_epoch: Callable[[int, int, int, dict], None] | None = None,
         started: float | None = None,
+        checkpoints: Checkpoints | None = None,
     ) -> None:
         """The study's settings from its `record`: a model over one of its limits is pruned
         before it trains; its excluded training-pool rows are neither trained nor validated
@@ -83,7 +88,8 @@ class Objective:
         (progress); `started`: time.perf_counter() when this worker's run began: its first
         trial records the start-up (data check, decoding a new study's images, weights,
         probes) as a part. With --cv the record's folds are trained on in turn instead of the
-        split (study/folds.py)."""
+        split (study/folds.py). `checkpoints`: where a trial's state is kept every few epochs,
+        and where a retry of a cut-short trial finds it (study/checkpoints.py)."""
         self.limits = Limits.from_dict(record.limits)
         self.space = space
         self.source = source
@@ -99,6 +105,7 @@ class Objective:
         self.cache_dir = cache_dir
         self.on_epoch = on_epoch
         self.started = started
+        self.checkpoints = checkpoints
         self._splits: dict[int, tuple] = {}
         split_key = hashlib.blake2b(
             self.val_indices.tobytes() + b"|" + self.excluded.tobytes(), digest_size=8
@@ -163,12 +170,48 @@ class Objective:
 
     def __call__(self, trial: optuna.Trial) -> float:
         self.current = optuna_compat.trial_id(trial)  # for recording_interrupts, till the next
+        self._kept: int | None = None  # the chain whose checkpoint this trial wrote or read
         try:
-            return self._run(trial)
+            value = self._run(trial)
         except KeyboardInterrupt:  # Optuna fails the trial next; run_worker ends the run
             with contextlib.suppress(Exception):  # best effort: the interrupt goes on
-                TrialRecord.note(trial, fail_reason="interrupted")
+                TrialRecord.note(trial, fail_reason=INTERRUPTED)
+            raise  # its checkpoint stays: the next run resumes it
+        except BaseException:  # pruned, or failed for another reason: no retry will need it
+            self._drop_checkpoint()
             raise
+        self._drop_checkpoint()
+        return value
+
+    def _drop_checkpoint(self) -> None:
+        if self.checkpoints is not None and self._kept is not None:
+            self.checkpoints.remove(of_trial(self._kept))
+
+    def _resumed(
+        self, trial: optuna.Trial, attrs: dict, first: int, seed: int, runs: int
+    ) -> dict | None:
+        """The state a retry (system attributes `attrs`) carries on (study/checkpoints.py),
+        told in one line; None for a trial that is not a retry, or whose chain left no usable
+        checkpoint."""
+        if self.checkpoints is None or first == trial.number:
+            return None
+        self._kept = first
+        expected = {"params": trial.params, "seed": seed, "epochs": self.epochs, "runs": runs}
+        state = self.checkpoints.load(of_trial(first), expected, f"trial {trial.number}")
+        if state is None:
+            return None
+        carried, total = len(state["history"]), self.epochs * runs
+        params = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                          for k, v in trial.params.items())  # fmt: skip
+        before = retried(attrs)[-1] if retried(attrs) else first
+        log.info(
+            "trial %d resumes trial %d after epoch %d of %d: %s",
+            trial.number, before, carried, total, params,
+        )  # fmt: skip
+        TrialRecord.note(
+            trial, resumed_from=before, resumed_after=carried, history=state["history"]
+        )
+        return state
 
     def _run(self, trial: optuna.Trial) -> float:
         parts: dict[str, float] = {}  # seconds of what is not an epoch (fit.Parts)
@@ -180,7 +223,9 @@ class Objective:
             TrialRecord.note(trial, fail_reason=reason)
             raise NotARecheck(reason)
         cfg = with_model_options(self.space(trial), self.model_options)
-        seed = self.seed + trial.number
+        attrs = optuna_compat.trial_system_attrs(trial)
+        first = first_of(trial, attrs)  # a retry trains with its chain's seed
+        seed = self.seed + first
         decode_start = time.perf_counter()
         runs = self.runs(cfg.data.resolution, seed if recheck else None)  # decoded once
         TrialRecord.note(trial, decode_seconds=time.perf_counter() - decode_start)
@@ -193,12 +238,20 @@ class Objective:
             threads=torch.get_num_threads(),
             worker=worker_label(),
         )
-        history: list[dict] = []
-        values: list[float] = []  # each run's (fold's) value
+        saved = self._resumed(trial, attrs, first, seed, len(runs))
+        history: list[dict] = [] if saved is None else list(saved["history"])
+        values: list[float] = [] if saved is None else list(saved["values"])  # each run's
+        for row in [] if recheck else history:  # the pruner sees the whole curve
+            if row.get("fold", 1) == 1:
+                trial.report(row["val_acc"], row["epoch"])
+
+        measured = False
 
         def on_built(model: torch.nn.Module) -> None:
-            if values:  # measured on the first fold
+            nonlocal measured
+            if measured:  # on the first run (fold)
                 return
+            measured = True
             with timing(parts, "probe"):
                 self.measure(trial, model, train[0].shape[1], cfg.data.resolution)
 
@@ -218,10 +271,31 @@ class Objective:
                 TrialRecord.note(trial, pruned_reason=f"pruner stopped it after epoch {epoch}")
                 raise optuna.TrialPruned(f"pruned after epoch {epoch}")
 
+        def on_checkpoint(epoch: int, state: Callable[[], dict]) -> None:
+            last_run = len(values) + 1 == len(runs)
+            if self.checkpoints is None or not self.checkpoints.due(
+                epoch, last_run and epoch == self.epochs
+            ):
+                return
+            done = epoch == self.epochs  # this run's value is in; the next starts afresh
+            self._kept = first
+            self.checkpoints.save(
+                of_trial(first),
+                {
+                    "params": trial.params, "seed": seed, "epochs": self.epochs,
+                    "runs": len(runs), "history": history,
+                    "values": values + [history[-1]["val_acc"]] if done else values,
+                    "fit": None if done else state(),
+                },
+            )  # fmt: skip
+            TrialRecord.note(trial, checkpointed=len(history))
+
         start = time.perf_counter()
         out_of_memory = None
         try:
-            for run in runs:
+            for i, run in enumerate(runs):
+                if i < len(values):  # done before the break
+                    continue
                 train, val, features = run()
                 fit(
                     cfg,
@@ -236,7 +310,10 @@ class Objective:
                     on_model=on_model,
                     on_epoch=on_epoch,
                     parts=parts,
+                    on_checkpoint=on_checkpoint,
+                    resume=None if saved is None else saved["fit"],
                 )
+                saved = None  # carried into this run only
                 values.append(history[-1]["val_acc"])
         except TrainingError as exc:  # NaN/inf loss: not a score, not a crash of the search
             TrialRecord.note(trial, pruned_reason=str(exc))

@@ -63,6 +63,7 @@ class StudyRecord:
     cv: int | None = None  # --cv K: trials train on K folds of the pool instead of the split
     folds: list[list[int]] = field(default_factory=list)  # the pool rows each fold validates on
     recheck: int | None = None  # --recheck N: the N best configurations run again (noise.py)
+    artifacts: str | None = None  # --artifacts URL: where checkpoints go (None: study folder)
 
     @property
     def validated_images(self) -> int:
@@ -86,9 +87,10 @@ class StudyRecord:
         "model_options",
         "dedupe",
         "cv",
+        "artifacts",
     )
     # Settings that keep the stored value unless this run gives them.
-    OPTIONAL = ("epochs", "seed", "resolution", "dedupe", "model_options", "cv")
+    OPTIONAL = ("epochs", "seed", "resolution", "dedupe", "model_options", "cv", "artifacts")
     OPTIONS = {  # the options that give a frozen setting, where not the one of its name
         "data_fingerprint": ("data",),
         "test_fingerprint": ("test_dir",),
@@ -360,10 +362,18 @@ class TrialRecord:
     fold_values: list[float] = field(default_factory=list)  # --cv: each fold's val accuracy
     value_sd: float | None = None  # sd of the runs its value is the mean of (folds)
     recheck_of: int | None = None  # a re-check: the number of the search trial it runs again
+    checkpointed: int | None = None  # epochs (of `history`) its last checkpoint holds
+    resumed_from: int | None = None  # the trial whose checkpoint it carried on (checkpoints.py)
+    resumed_after: int | None = None  # epochs of `history` carried over, not trained by it
 
     @classmethod
     def of(cls, trial: optuna.trial.FrozenTrial | optuna.Trial) -> TrialRecord:
         return cls(**_known(cls, trial.user_attrs))
+
+    @property
+    def epochs_trained(self) -> int:
+        """The epochs this trial trained itself (a retry carries earlier ones over)."""
+        return max(0, int(self.epochs_run or 0) - int(self.resumed_after or 0))
 
     @property
     def run_epochs(self) -> int | None:

@@ -38,7 +38,15 @@ def resume(the_study: optuna.Study, stored: StudyRecord, plan: Plan) -> ReadyStu
         limits=limits.to_dict(),
         sampler=plan.record.sampler,  # not frozen: a rerun may switch them
         pruner=plan.record.pruner,
-        worker_options=plan.record.worker_options,
+        worker_options=_worker_options(stored, plan.record),
         recheck=settled_rechecks(plan.options.recheck, stored),
     )
     return ReadyStudy(the_study, record, space, plan.source)
+
+
+def _worker_options(stored: StudyRecord, given: StudyRecord) -> dict:
+    """This search's worker options; checkpoints every the study's epochs unless it says."""
+    options = dict(given.worker_options)
+    if options.get("checkpoint_every") is None:
+        options["checkpoint_every"] = stored.worker_options.get("checkpoint_every")
+    return options

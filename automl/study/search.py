@@ -47,6 +47,10 @@ def search(
     the validation split or a fold holds under 500 images, else 0) trains the N best
     configurations again with other seeds once the trials are done, and finalize retrains
     the best mean over a configuration's runs (docs/concepts.md, Re-checks).
+    `checkpoint_every` (N >= 0; None: the study's, else 1) writes a running trial's checkpoint
+    every N epochs (0: none), from which the retry of a trial cut short resumes; `artifacts`
+    (a new study: a folder, s3://... or gs://...) is where they go, kept by the study
+    (default: studies/<study>/checkpoints; docs/concepts.md, Checkpoints).
     `progress` shows the search as it runs (automl/study/progress.py): the CLI's display is
     `automl.display.TrialPrinter`; None (or False) shows nothing but log lines.
     """

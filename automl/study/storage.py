@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT = 60  # seconds a worker waits for another's write lock
 SQLITE_WORKERS = 4  # more workers than this on one SQLite file: suggest PostgreSQL
+RETRIES = 3  # times a configuration is queued again after its trial was cut short (resumed)
 SCHEMA_ATTEMPTS = 8  # processes creating a fresh database's tables at once: retries of the losers
 # Each worker holds its own pool: keep it small so that many workers stay under the
 # server's max_connections (optuna#1347), and test connections before use, so that one the
@@ -72,7 +73,8 @@ def open_storage(
     url: str, *, must_exist: bool = False, heartbeat_interval: int | None = None
 ) -> optuna.storages.RDBStorage:
     """An RDB storage; with `heartbeat_interval`, a dead worker's RUNNING trial turns FAIL and
-    is queued again once (`RetryHeartbeatStaleTrialCallback`)."""
+    is queued again, up to RETRIES times in a row (`RetryHeartbeatStaleTrialCallback`); the
+    retry resumes from the trial's checkpoint (checkpoints.py)."""
     parsed = _parse(url)
     path = sqlite_path(url)
     engine_kwargs = {}
@@ -88,7 +90,7 @@ def open_storage(
     if heartbeat_interval:
         with warnings.catch_warnings():  # stable in practice, still "experimental"
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)
+            retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=RETRIES)
         heartbeat = {
             "heartbeat_interval": heartbeat_interval,
             "grace_period": 2 * heartbeat_interval,

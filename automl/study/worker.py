@@ -22,6 +22,7 @@ from automl.data import DataSource
 from automl.interrupt import Interrupted
 from automl.settings import Machine, WorkerOptions, Workspace
 from automl.spaces import Space
+from automl.study.checkpoints import Checkpoints, queue_interrupted
 from automl.study.limits import Limits
 from automl.study.noise import small_split_warning
 from automl.study.objective import (
@@ -182,13 +183,19 @@ def run_worker(
             return False
 
     def optimize() -> None:  # the trials, once the objective below is built
+        resumed = queue_interrupted(the_study, searching=not budget.reached(the_study))
+        if resumed:
+            log.info(
+                "queued again to resume from their checkpoints: trial %s (interrupted)",
+                ", ".join(f"#{n}" for n in resumed),
+            )
         while budget.work_left(the_study):  # `target`: a bound even if every trial fails
             if run_trials(target, [budget]):
                 break
         fail_stale_trials(the_study)  # what a dead worker left RUNNING, failed now
-        if endless or not record.recheck or not budget.reached(the_study):
+        if endless or not budget.reached(the_study):
             return  # a search its timeout ended, or one Ctrl-C'd, re-checks nothing
-        queued = queue_rechecks(the_study, record.recheck)
+        queued = queue_rechecks(the_study, record.recheck or 0)
         if queued:
             log.info(
                 "re-checking the %d best configurations with other seeds: trial %s",
@@ -203,7 +210,9 @@ def run_worker(
             objective.rechecks_only = False
         if deadline is not None and time.monotonic() > deadline:
             log.info("the timeout came during the re-checks; rerun the search to finish them")
+            return
         fail_stale_trials(the_study)
+        checkpoints.sweep(the_study)  # the search has its trials: what killed workers left
 
     done = reconnecting(lambda: count_finished(the_study))
     amp = resolve_precision(
@@ -219,6 +228,12 @@ def run_worker(
         amp.device,
         torch.get_num_threads(),
         amp.reason,
+    )
+    checkpoints = Checkpoints.of(
+        record.artifacts,
+        workspace.paths.folder(the_study.study_name),
+        the_study.study_name,
+        run.every(record.worker_options),
     )
     limits = Limits.from_dict(record.limits)
     if limits:
@@ -244,6 +259,7 @@ def run_worker(
             cache_dir=workspace.paths.cache,
             on_epoch=None if shown is None else shown.epoch,
             started=started,
+            checkpoints=checkpoints,
         )
         try:
             with recording_interrupts(the_study, objective):
@@ -253,7 +269,12 @@ def run_worker(
                 finished = f"{count_finished(the_study)}{'' if endless else f' of {target}'}"
             except Exception:
                 finished = "some"
-            raise Interrupted.of(exc, f"{finished} trials finished") from None
+            advice = "rerun the same command to resume" + (
+                " it from its last checkpoint" if checkpoints.every else " it from its first epoch"
+            )
+            raise Interrupted.of(
+                exc, f"{finished} trials finished; the running trial is recorded as failed", advice
+            ) from None
     return the_study
 
 

@@ -1,7 +1,8 @@
 """SIGKILL `automl.search` mid-trial, run the same command again: the study carries on.
 
 No completed trial is lost or changed, the killed trial turns FAIL (heartbeat) instead of
-staying RUNNING, and it is retried once (RetryHeartbeatStaleTrialCallback)."""
+staying RUNNING, and it is retried once (RetryHeartbeatStaleTrialCallback), from the
+checkpoint of its last epoch, ending with the value of the same trial run without a break."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import time
 import optuna
 import pytest
 from optuna.trial import TrialState
+
+from .resumed import uninterrupted_value
 
 TRIALS = 3
 EPOCHS = 4
@@ -44,9 +47,10 @@ def test_sigkill_mid_trial_then_rerun_resumes(tmp_path, tiny_params):
     command = [
         sys.executable,
         "-c",
-        "import automl; automl.search(study='k', studies_dir='.', "
+        "import logging, automl; logging.basicConfig(level=logging.INFO); "
+        "automl.search(study='k', studies_dir='.', "
         f"trials={TRIALS}, epochs={EPOCHS}, resolution=32, pruner='none', recheck=0, "
-        f"heartbeat_interval={HEARTBEAT})",
+        f"heartbeat_interval={HEARTBEAT}, precision='fp32')",
     ]
     # One torch thread per process: on a small shared CPU, oversubscription slows epochs a lot.
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -57,8 +61,8 @@ def test_sigkill_mid_trial_then_rerun_resumes(tmp_path, tiny_params):
             command, cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT
         )
     try:
-        # Kill once a trial has completed and another has reported 1..EPOCHS-2 epochs, so
-        # it cannot finish between the last look and the kill.
+        # Kill once a trial has completed and another has its checkpoint after 1..EPOCHS-2
+        # epochs, so it cannot finish between the last look and the kill.
         polling = optuna.load_study(study_name="k", storage=storage(url))
         deadline = time.monotonic() + KILL_TIMEOUT
         killed = None
@@ -79,7 +83,7 @@ def test_sigkill_mid_trial_then_rerun_resumes(tmp_path, tiny_params):
                         t.number
                         for t in trials
                         if t.state == TrialState.RUNNING
-                        and 1 <= len(t.intermediate_values) <= EPOCHS - 2
+                        and 1 <= t.user_attrs.get("checkpointed", 0) <= EPOCHS - 2
                     ),
                     None,
                 )
@@ -128,10 +132,24 @@ def test_sigkill_mid_trial_then_rerun_resumes(tmp_path, tiny_params):
     assert retry.number > killed and retry.state == TrialState.COMPLETE
     assert retry.params == before[killed].params
     assert retry.system_attrs["retry_history"] == [killed]
-    # retried from scratch: a full fresh history, not the killed run's partial one
+    # resumed from the killed run's last checkpoint: its epochs carried, the rest trained
+    saved = before[killed].user_attrs["checkpointed"]
+    assert 1 <= saved <= EPOCHS - 1
+    assert retry.user_attrs["resumed_from"] == killed
+    assert retry.user_attrs["resumed_after"] == saved
+    assert retry.user_attrs["history"][:saved] == before[killed].user_attrs["history"][:saved]
     assert retry.user_attrs["epochs_run"] == EPOCHS
     assert [row["epoch"] for row in retry.user_attrs["history"]] == list(range(1, EPOCHS + 1))
     assert sorted(retry.intermediate_values) == list(range(1, EPOCHS + 1))
+    assert f"trial {retry.number} resumes trial {killed} after epoch {saved} of {EPOCHS}" in (
+        log.read_text()
+    )
+    whole = uninterrupted_value(
+        tmp_path, retry.params, killed, epochs=EPOCHS, resolution=32, pruner="none",
+        recheck=0, precision="fp32", threads=1,
+    )  # fmt: skip
+    assert retry.value == whole
+    assert not list((tmp_path / "k" / "checkpoints").glob("*.pt"))  # none left
     for trial in finished:
         assert trial.user_attrs["epochs_run"] == EPOCHS
         assert trial.value == trial.user_attrs["history"][-1]["val_acc"]

@@ -28,6 +28,8 @@ from automl.study.record import StudyRecord
 from automl.study.samplers import create_sampler
 from automl.study.storage import open_storage
 
+from .resumed import uninterrupted_value
+
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 TINY = {"resolution": 32, "epochs": 1, "pruner": "none", "recheck": 0}
 WAIT = 240.0  # seconds any multi-process step may take before the test gives up
@@ -62,11 +64,13 @@ def assert_clean(study: optuna.Study, finished: int, workers: int = 1) -> None:
     assert len(sets) == len(set(sets)), "two trials have identical params"
 
 
-def create(tmp_path: Path, url: str, name: str, trials: int, epochs: int = 1) -> None:
+def create(
+    tmp_path: Path, url: str, name: str, trials: int, epochs: int = 1, portfolio: bool = True
+) -> None:
     """Create the study as `automl search` does, without running a trial."""
     options = SearchOptions(
         space="scratch_cnn", study=name, trials=trials, epochs=epochs, pruner="none", seed=0,
-        resolution=32, recheck=0,
+        resolution=32, recheck=0, portfolio=portfolio,
     )  # fmt: skip
     workspace = Workspace(tmp_path, url)
     plan = prepare(options, workspace, Machine("cpu", "fp32"))
@@ -149,14 +153,18 @@ def test_four_searches_started_at_once(tmp_path, storage_url):
 
 
 @pytest.mark.slow
-def test_sigkill_one_of_two_workers(tmp_path, storage_url):
-    """Kill one worker mid-trial: the other finishes the study, the killed trial ends FAIL
-    (heartbeat) and its retry runs."""
-    epochs, trials = 4, 3
-    create(tmp_path, storage_url, "k", trials, epochs)
+def test_sigkill_one_of_two_workers_then_the_retry_resumes(tmp_path, storage_url, tiny_params):
+    """Kill one worker once its 6-epoch trial has its checkpoint after epoch 3: the other
+    finishes the study, the killed trial ends FAIL (heartbeat), and its retry trains epochs
+    4-6 only, ending with the value of the same trial run without a break."""
+    epochs, trials = 6, 3
+    create(tmp_path, storage_url, "k", trials, epochs, portfolio=False)
+    queued = load(storage_url, "k")
+    for i, activation in enumerate(("relu", "gelu", "silu")):  # small and quick, in order
+        queued.enqueue_trial({**tiny_params, "activation": activation, "lr": 1e-3 * (i + 1)})
     command = automl_cmd(
-        "worker", "--study", "k", "--storage", storage_url, "--threads", 1,
-        "--heartbeat-interval", 1, "--studies-dir", tmp_path,
+        "worker", "--study", "k", "--storage", storage_url, "--threads", 1, "--precision",
+        "fp32", "--heartbeat-interval", 1, "--studies-dir", tmp_path,
     )  # fmt: skip
     logs = [tmp_path / f"w{i}.log" for i in range(2)]
     procs = []
@@ -165,19 +173,19 @@ def test_sigkill_one_of_two_workers(tmp_path, storage_url):
             procs.append(subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT))
     by_pid = {p.pid: p for p in procs}
     try:
-        polling = load(storage_url, "k")
         deadline = time.monotonic() + WAIT
         victim = None
         while victim is None:
             assert time.monotonic() < deadline, "no trial to kill mid-way"
-            for t in polling.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            for t in load(storage_url, "k").get_trials(states=(TrialState.RUNNING,)):
                 pid = int(str(t.user_attrs.get("worker", ":0")).split(" ")[0].split(":")[1])
-                if pid in by_pid and len(t.intermediate_values) == 1:  # 3 epochs to go
+                if pid in by_pid and 3 <= t.user_attrs.get("checkpointed", 0) < epochs - 1:
                     victim = t.number, by_pid[pid]
                     break
-            time.sleep(0.05)
+            time.sleep(0.02)
         killed, proc = victim
         proc.send_signal(signal.SIGKILL)
+        assert proc.wait(timeout=30) == -signal.SIGKILL
         survivor = next(p for p in procs if p is not proc)
         assert survivor.wait(timeout=WAIT) == 0, [log.read_text()[-2000:] for log in logs]
     finally:
@@ -186,9 +194,24 @@ def test_sigkill_one_of_two_workers(tmp_path, storage_url):
     assert_clean(study, trials)
     by_number = {t.number: t for t in study.trials}
     assert by_number[killed].state == TrialState.FAIL
+    saved = by_number[killed].user_attrs["checkpointed"]  # 3 (4 if the look was late)
     retries = [t for t in study.trials if t.system_attrs.get("failed_trial") == killed]
-    assert len(retries) == 1 and retries[0].state in FINISHED
-    assert retries[0].params == by_number[killed].params
+    assert len(retries) == 1 and retries[0].state == TrialState.COMPLETE
+    retry = retries[0]
+    assert retry.params == by_number[killed].params
+    assert retry.user_attrs["resumed_from"] == killed
+    assert retry.user_attrs["resumed_after"] == saved
+    trained = [row["epoch"] for row in retry.user_attrs["history"][saved:]]
+    assert trained == list(range(saved + 1, epochs + 1))  # the epochs left, only
+    assert sorted(retry.intermediate_values) == list(range(1, epochs + 1))  # the whole curve
+    whole = uninterrupted_value(
+        tmp_path, retry.params, killed, epochs=epochs, resolution=32, pruner="none",
+        recheck=0, precision="fp32", threads=1,
+    )  # fmt: skip
+    print(f"{storage_url.split(':')[0]}: trial {killed} resumed after epoch {saved} "
+          f"-> {retry.value!r}; uninterrupted {whole!r}")  # fmt: skip
+    assert retry.value == whole
+    assert not list((tmp_path / "k" / "checkpoints").glob("*.pt"))  # none left
 
 
 def test_worker_joins_with_only_study_and_storage(tmp_path):
@@ -343,7 +366,8 @@ def test_an_interrupted_search_is_one_line(tmp_path, sig, code):
     assert "Traceback" not in out and "failed with" not in out, out[-2000:]
     lines = [line for line in out.splitlines() if line.startswith("interrupted")]
     assert lines == ["interrupted; 0 of 5 trials finished; the running trial is recorded as "
-                     "failed; rerun the same command to resume"]  # fmt: skip
+                     "failed; rerun the same command to resume it from its last "
+                     "checkpoint"]  # fmt: skip
     (trial,) = load(url, "i").trials
     assert trial.state == TrialState.FAIL and trial.user_attrs["fail_reason"] == "interrupted"
 
