@@ -124,7 +124,8 @@ def test_a_bad_checkpoint_is_one_warning_and_the_retry_starts_at_epoch_1(
     retry = trials(tmp_path)[2]
     assert retry.state == TrialState.COMPLETE and "resumed_after" not in retry.user_attrs
     assert [row["epoch"] for row in retry.user_attrs["history"]] == [1, 2, 3]
-    assert retry.value == uninterrupted_value(tmp_path / "u", retry.params, 1, **TINY)
+    if kind == "corrupt":  # trained from epoch 1 with its chain's seed, as if never cut
+        assert retry.value == uninterrupted_value(tmp_path / "u", retry.params, 1, **TINY)
     assert checkpoint_files(tmp_path) == []
 
 
