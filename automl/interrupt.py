@@ -5,7 +5,12 @@ Ctrl-C (a trial recorded as failed, workers and servers stopped) runs for them t
 A signal that lands while the garbage collector runs a callback (SQLAlchemy has weakref
 ones) raises there, and Python reports that exception as unraisable and goes on: the
 interrupt is lost. So a signal is also remembered, and `raise_if_interrupted()`, called
-between batches, raises it again (the lost one is not reported: it is not an error)."""
+between batches, raises it again (the lost one is not reported: it is not an error).
+
+A signal that lands inside a database call (SQLAlchemy, a driver, Optuna's storages) is
+raised once the call returns: raised in there, it can leave the connection mid-transaction,
+and Optuna's own bookkeeping of the interrupted trial then fails on it ("Should not reach")
+instead of recording the trial as failed. A timer (SIGALRM) looks again every 20 ms."""
 
 from __future__ import annotations
 
@@ -29,6 +34,16 @@ class Interrupted(KeyboardInterrupt):
 
 
 _pending: list[int] = []  # the signals received inside stop_signals_interrupt, not yet acted on
+DATABASE = ("sqlalchemy", "optuna.storages", "psycopg", "sqlite3")  # modules: wait till out
+LOOK_AGAIN_SECONDS = 0.02
+
+
+def _in_database(frame) -> bool:
+    while frame is not None:
+        if frame.f_globals.get("__name__", "").startswith(DATABASE):
+            return True
+        frame = frame.f_back
+    return False
 
 
 def raise_if_interrupted() -> None:
@@ -55,7 +70,17 @@ def stop_signals_interrupt() -> Iterator[None]:
 
     def interrupt(signum, frame):
         _pending.append(signum)
-        raise Interrupted(signum)
+        raise_unless_in_database(frame)
+
+    def raise_unless_in_database(frame):
+        if _in_database(frame):
+            signal.setitimer(signal.ITIMER_REAL, LOOK_AGAIN_SECONDS)  # then look_again
+            return
+        raise Interrupted(_pending[-1])
+
+    def look_again(signum, frame):
+        if _pending:
+            raise_unless_in_database(frame)
 
     # a signal set to be ignored (`nohup` ignores SIGHUP) stays ignored
     signals = [sig for sig in signals if signal.getsignal(sig) is not signal.SIG_IGN]
@@ -66,6 +91,8 @@ def stop_signals_interrupt() -> Iterator[None]:
             report(what)
 
     before = {sig: signal.signal(sig, interrupt) for sig in signals}
+    if signals and hasattr(signal, "setitimer"):
+        before[signal.SIGALRM] = signal.signal(signal.SIGALRM, look_again)
     _pending.clear()
     sys.unraisablehook = unraisable
     try:
@@ -73,5 +100,7 @@ def stop_signals_interrupt() -> Iterator[None]:
     finally:
         sys.unraisablehook = report
         _pending.clear()
+        if signal.SIGALRM in before:
+            signal.setitimer(signal.ITIMER_REAL, 0)
         for sig, handler in before.items():
             signal.signal(sig, handler)

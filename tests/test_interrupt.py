@@ -1,6 +1,7 @@
 import gc
 import os
 import signal
+import time
 import weakref
 
 import pytest
@@ -38,3 +39,28 @@ def test_ctrl_c_raises_interrupted_with_its_signal():
             pass
     assert raised.value.signum == signal.SIGINT
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_signal_in_a_database_call_is_raised_once_the_call_returns():
+    # raised inside SQLAlchemy, it could leave a connection mid-transaction (interrupt.py)
+    namespace = {"__name__": "sqlalchemy.engine.stand_in"}
+    exec(compile("def call(work):\n    return work()\n", "<stand-in>", "exec"), namespace)
+    finished = []
+
+    def work():
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(1000):  # the handler runs here, and waits
+            pass
+        time.sleep(0.1)  # the timer looks again in here: still inside
+        finished.append(True)
+
+    with pytest.raises(Interrupted) as raised, stop_signals_interrupt():
+        namespace["call"](work)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:  # raised within a timer period of returning
+            time.sleep(0.001)
+        pytest.fail("the signal was never raised")
+    assert finished == [True]  # not raised inside the call
+    assert raised.value.signum == signal.SIGTERM
+    assert signal.getsignal(signal.SIGALRM) is signal.SIG_DFL
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
