@@ -115,12 +115,11 @@ class WorkerOptions:
     def heartbeat(self) -> int:
         return self.heartbeat_interval or HEARTBEAT_SECONDS
 
-    def every(self, stored: Mapping[str, Any]) -> int:
-        """Epochs between checkpoints: these options', else the study's (`stored`: its
-        record's worker options), else every epoch."""
-        given = self.checkpoint_every
-        given = stored.get("checkpoint_every") if given is None else given
-        return CHECKPOINT_EVERY if given is None else given
+    @property
+    def checkpoint_interval(self) -> int:
+        """Epochs between checkpoints (0: none); over a study's options (`over`), the
+        study's when these leave it out."""
+        return CHECKPOINT_EVERY if self.checkpoint_every is None else self.checkpoint_every
 
     def over(self, stored: Mapping[str, Any]) -> WorkerOptions:
         """These options, each one left as None taken from `stored` (a record's)."""

@@ -34,6 +34,7 @@ from automl.config import DataConfig, OptimConfig, TrialConfig
 from automl.data import open_source
 from automl.models.finetune import FinetuneConfig
 from automl.models.scratch_cnn import ScratchCNNConfig
+from automl.paths import Paths
 from automl.study.checkpoints import Checkpoints, of_trial
 from automl.study.record import TrialRecord
 from automl.train.fit import fit
@@ -143,7 +144,7 @@ def cost_rows(epochs: int, quick: bool, folder: Path) -> list[dict]:
         source = open_source(data, None if data is None else data / "val")
         train, val = split(source.train_pool(cfg.data.resolution, folder / "cache"))
         classes = len(source.classes)
-        checkpoints = Checkpoints.of(None, folder / name.replace(" ", "_"), "bench", 1)
+        checkpoints = Checkpoints.of(None, Paths(folder), name.replace(" ", "_"), 1)
         one_run(cfg, train, val, classes, 1, precision)  # warm-up: caches, the layout probe
         base = one_run(cfg, train, val, classes, epochs, precision)
         with_ = one_run(cfg, train, val, classes, epochs, precision, checkpoints, study)

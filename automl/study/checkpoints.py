@@ -30,6 +30,7 @@ from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.trial import FrozenTrial, TrialState
 
 from automl.errors import ConfigError
+from automl.paths import Paths
 from automl.study.record import TrialRecord
 from automl.study.storage import RETRIES
 from automl.train.checkpoint import pack, unpack
@@ -39,7 +40,10 @@ log = logging.getLogger(__name__)
 FORMAT = 1  # bumped when a checkpoint's content changes: older ones are refused
 INTERRUPTED = "interrupted"  # the fail_reason of a trial Ctrl-C or a stop signal ended
 SCHEMES = {"s3": "S3 or S3-compatible (boto3)", "gs": "Google Cloud Storage", "file": "a folder"}
-INSTALL = {"s3": "pip install 'automl[s3]'", "gs": "pip install 'automl[gcs]'"}
+NEEDS = {  # scheme: the module its store imports, and how to install it
+    "s3": ("boto3", "pip install 'automl[s3]'"),
+    "gs": ("google.cloud.storage", "pip install 'automl[gcs]'"),
+}
 
 
 class AtomicFileSystemArtifactStore(FileSystemArtifactStore):
@@ -99,11 +103,9 @@ def checked_url(url: str | Path | None) -> str | None:
         raise ConfigError(
             f"--artifacts {url}: unknown kind of store {scheme}://; use a path or {valid}"
         )
-    module = {"s3": "boto3", "gs": "google.cloud.storage"}.get(scheme)
+    module, install = NEEDS.get(scheme, (None, None))
     if module and not _importable(module):
-        raise ConfigError(
-            f"--artifacts {url} needs {module}, which is not installed: {INSTALL[scheme]}"
-        )
+        raise ConfigError(f"--artifacts {url} needs {module}, which is not installed: {install}")
     return url
 
 
@@ -146,8 +148,9 @@ class Checkpoints:
     every: int = 1
 
     @classmethod
-    def of(cls, url: str | None, folder: Path, study: str, every: int) -> Checkpoints:
-        store, prefix = open_store(url, folder / "checkpoints", study)
+    def of(cls, url: str | None, paths: Paths, study: str, every: int) -> Checkpoints:
+        """Study `study`'s, in the store `url` names (its `--artifacts`), else in its folder."""
+        store, prefix = open_store(url, paths.folder(study) / "checkpoints", study)
         return cls(store, prefix, every)
 
     def key(self, name: str) -> str:

@@ -63,4 +63,4 @@ def _remove_checkpoints(study: str, url: str, paths: Paths) -> None:
     the_study = load_study(study, url)
     where = read_partial(the_study).artifacts
     if where is not None:
-        Checkpoints.of(where, paths.folder(study), study, 0).remove_all(the_study)
+        Checkpoints.of(where, paths, study, 0).remove_all(the_study)

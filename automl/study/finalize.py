@@ -137,9 +137,9 @@ def _finalize(
     test = source.held_out(cfg.data.resolution, cache_dir, record.decode_base)
     checkpoints = Checkpoints.of(
         record.artifacts,
-        workspace.paths.folder(study),
+        workspace.paths,
         study,
-        WorkerOptions().every(record.worker_options),
+        WorkerOptions().over(record.worker_options).checkpoint_interval,
     )
     run = {"trial": best.number, "params": best.params, "seed": entry.seed,
            "epochs": entry.epochs, "train_images": len(labels)}  # fmt: skip

@@ -231,9 +231,9 @@ def run_worker(
     )
     checkpoints = Checkpoints.of(
         record.artifacts,
-        workspace.paths.folder(the_study.study_name),
+        workspace.paths,
         the_study.study_name,
-        run.every(record.worker_options),
+        run.over(record.worker_options).checkpoint_interval,
     )
     limits = Limits.from_dict(record.limits)
     if limits:

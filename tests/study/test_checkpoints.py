@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 import automl
 from automl import StudyError
 from automl.cli import app
+from automl.paths import Paths
 from automl.study.checkpoints import Checkpoints, of_trial
 from automl.study.record import StudyRecord
 from automl.train import fit as fit_module
@@ -112,7 +113,7 @@ def test_a_bad_checkpoint_is_one_warning_and_the_retry_starts_at_epoch_1(
         path.write_bytes(path.read_bytes()[:100])  # a half-written file
     else:  # another configuration's state under this trial's name
         other = {**trials(tmp_path)[1].params, "lr": 0.5}
-        Checkpoints.of(None, tmp_path / "r", "r", 1).save(
+        Checkpoints.of(None, Paths(tmp_path), "r", 1).save(
             of_trial(1), {"params": other, "seed": 43, "epochs": EPOCHS, "runs": 1}
         )
     caplog.set_level(logging.INFO)
