@@ -201,6 +201,13 @@ def test_bad_checkpoint_options_are_one_line(tmp_path, args, message):
     assert "Traceback" not in result.output and not (tmp_path / "x.db").exists()
 
 
+def test_a_worker_refuses_both_checkpoint_options_in_one_line(tmp_path):
+    both = ["--checkpoint-every", "2", "--no-checkpoints", "--studies-dir", str(tmp_path)]
+    result = CliRunner().invoke(app, ["worker", "--study", "x", *both])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert "pass --checkpoint-every 2 or --no-checkpoints, not both" in result.output
+
+
 @pytest.mark.slow
 def test_sigterm_then_the_same_command_resumes(tmp_path):
     """`automl search` stopped by SIGTERM mid-trial: the same command again resumes that
