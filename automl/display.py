@@ -23,24 +23,33 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from automl.study.objectives import Objectives
+
 _live: list[Progress] = []  # the TrialPrinter display running now, if any (one live at a time)
 
 STATE_STYLE = {TrialState.COMPLETE: "green", TrialState.PRUNED: "yellow", TrialState.FAIL: "red"}
 
 
-def describe_trial(trial: FrozenTrial, best: float | None = None) -> str:
-    """One line: number, state, value, epochs, time and the trial's params."""
+def describe_trial(
+    trial: FrozenTrial, best: float | None = None, objectives: Objectives | None = None
+) -> str:
+    """One line: number, state, value (and cost, in a Pareto search), epochs, time and the
+    trial's params."""
     style = STATE_STYLE.get(trial.state, "white")
     from automl.study.noise import with_sd
+    from automl.study.objectives import accuracy_of
     from automl.study.record import TrialRecord
 
     record = TrialRecord.of(trial)
     history = record.history
     acc = history[-1]["val_acc"] if history else None
     value = f"val_acc {acc:.4f}" if acc is not None else "val_acc   -   "
-    if record.value_sd is not None and trial.value is not None:  # a mean over folds
-        value = f"val_acc {with_sd(trial.value, record.value_sd)}"
-    star = " [bold]*best*[/bold]" if best is not None and trial.value == best else ""
+    accuracy = accuracy_of(trial)
+    if record.value_sd is not None and accuracy is not None:  # a mean over folds
+        value = f"val_acc {with_sd(accuracy, record.value_sd)}"
+    if objectives is not None and objectives.multi and trial.values:  # its cost too
+        value += f", {objectives.show_cost(trial.values[1])}"
+    star = " [bold]*best*[/bold]" if best is not None and accuracy == best else ""
     if record.recheck_of is not None:
         star = f" [cyan]re-check of #{record.recheck_of}[/cyan]"
     if record.resumed_after:  # a retry that carried the first epochs over
@@ -102,12 +111,15 @@ class TrialPrinter:
         self.progress.refresh()  # now, not at the next tick: an epoch can be the last
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        from automl.study.record import read_partial
+
+        objectives = read_partial(study).objectives if len(study.directions) > 1 else None
         try:
-            best = study.best_value
+            best = None if objectives else study.best_value  # two objectives: a front
         except ValueError:
             best = None
         self.progress.update(self.running, visible=False)  # the summary line replaces it
-        self.progress.console.print(describe_trial(trial, best), highlight=False)
+        self.progress.console.print(describe_trial(trial, best, objectives), highlight=False)
         from automl.study.recheck import is_recheck
 
         finished = trial.state in (TrialState.COMPLETE, TrialState.PRUNED)

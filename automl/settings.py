@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from automl.errors import ConfigError
 from automl.paths import STUDIES_DIR, Paths
 from automl.study.limits import Limits
+from automl.study.objectives import Objectives
 
 HEARTBEAT_SECONDS = 10  # a trial silent for twice that is failed and retried
 CHECKPOINT_EVERY = 1  # epochs between a running trial's checkpoints (automl/study/checkpoints.py)
@@ -31,7 +32,7 @@ DEFAULT_TRIALS = 20
 DEFAULT_EPOCHS = 10
 DEFAULT_SEED = 0
 DEFAULT_SAMPLER = "tpe"
-DEFAULT_PRUNER = "hyperband"
+DEFAULT_PRUNER = "hyperband"  # a two-objective search's: "pareto" (automl/study/pareto.py)
 T = TypeVar("T")
 
 
@@ -145,7 +146,7 @@ class SearchOptions:
     timeout: float | None = None
     epochs: int | None = None
     sampler: str = DEFAULT_SAMPLER
-    pruner: str = DEFAULT_PRUNER
+    pruner: str | None = None  # None: hyperband, or pareto for two objectives
     seed: int | None = None
     resolution: int | None = None
     fix: Mapping[str, Any] | None = None
@@ -161,8 +162,11 @@ class SearchOptions:
     recheck: int | None = None  # N best run again; None: 3 on a small split (study/noise.py)
     checkpoint_every: int | None = None  # epochs between checkpoints; 0: none; None: study's
     artifacts: str | Path | None = None  # the study's artifact store (study/checkpoints.py)
+    objective: str | Sequence[str] | None = None  # "accuracy,params"; None: accuracy or study's
 
     def __post_init__(self) -> None:
+        if self.objective is not None:  # refused now, in one line, before anything is read
+            object.__setattr__(self, "objective", tuple(Objectives.parse(self.objective).names))
         if self.cv is not None and (not isinstance(self.cv, int) or self.cv < 2):
             raise ConfigError(f"--cv must be a whole number of folds, at least 2, got {self.cv!r}")
         if self.recheck is not None and (not isinstance(self.recheck, int) or self.recheck < 0):

@@ -26,8 +26,9 @@ from automl.settings import (
 )
 from automl.spaces import Space, get_space
 from automl.study.checkpoints import checked_url
+from automl.study.objectives import Objectives
 from automl.study.record import StudyRecord
-from automl.study.samplers import create_pruner, create_sampler
+from automl.study.samplers import create_pruner, create_sampler, settled_pruner
 from automl.study.storage import open_storage, sqlite_path
 from automl.train.precision import check_precision, resolve_device
 
@@ -70,8 +71,10 @@ def prepare(options: SearchOptions, workspace: Workspace, machine: Machine) -> P
     if the_space.backbone_param is None:  # a backbone space's weights are settled when its
         check_weights(cfg.model)  # study is made (weights.py)
     the_seed = DEFAULT_SEED if o.seed is None else o.seed
+    objectives = Objectives.parse(o.objective)
+    pruner = settled_pruner(o.pruner, o.sampler, objectives)  # one fit for the objectives
     create_sampler(o.sampler, the_seed, the_space.grid, pins)  # a bad name fails here
-    create_pruner(o.pruner, o.epochs or DEFAULT_EPOCHS)
+    create_pruner(pruner, o.epochs or DEFAULT_EPOCHS)
     portfolio = o.portfolio and o.sampler != "grid"  # a grid is its own order
     if portfolio:
         the_space.portfolio_trials(pins)  # a bad entry fails here
@@ -96,7 +99,7 @@ def prepare(options: SearchOptions, workspace: Workspace, machine: Machine) -> P
         fixed=pins,
         model_options=chosen,
         sampler=o.sampler,
-        pruner=o.pruner,
+        pruner=pruner,
         trials=o.target,
         limits=o.limits.to_dict(),
         dedupe=o.dedupe,
@@ -104,6 +107,7 @@ def prepare(options: SearchOptions, workspace: Workspace, machine: Machine) -> P
         recheck=o.recheck,  # left out: settled with the split (new.py), or the study's
         artifacts=checked_url(o.artifacts),
         worker_options=run.to_dict(),
+        objective=objectives.names,
     )
     if o.dedupe and source.test_dir is None:  # the built-in digits
         raise ConfigError(
@@ -118,6 +122,7 @@ def prepare(options: SearchOptions, workspace: Workspace, machine: Machine) -> P
         "model_options": chosen or None,
         "cv": o.cv,
         "artifacts": o.artifacts,
+        "objective": options.objective,  # as given: a rerun leaving it out keeps the study's
     }
     return Plan(
         the_space,
@@ -149,10 +154,14 @@ def study_defaults(options: SearchOptions, workspace: Workspace) -> tuple[Search
             stored = StudyRecord.from_attrs(
                 optuna.load_study(study_name=study, storage=rdb).user_attrs
             )
+    objective = options.objective
     if stored is not None:
         space = space or stored.space_file or stored.space
         data, test_dir = stored.data_location(data, test_dir)
+        objective = objective or stored.objective
     space = space or DEFAULT_SPACE
     the_space = named if space == (options.space or DEFAULT_SPACE) else get_space(space)
-    options = dataclasses.replace(options, space=space, study=study, data=data, test_dir=test_dir)
+    options = dataclasses.replace(
+        options, space=space, study=study, data=data, test_dir=test_dir, objective=objective
+    )
     return options, the_space

@@ -46,7 +46,9 @@ def create_or_resume(
         if the_study is None:
             try:
                 the_study = optuna.create_study(
-                    study_name=plan.study_name, direction="maximize", storage=rdb
+                    study_name=plan.study_name,
+                    directions=plan.record.objectives.directions,
+                    storage=rdb,
                 )
             except optuna.exceptions.DuplicatedStudyError:  # another process created it
                 the_study = optuna.load_study(study_name=plan.study_name, storage=rdb)

@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING
 
 from automl.paths import STUDIES_DIR, Paths
 from automl.study.noise import pick
-from automl.study.record import FinalRun, TrialRecord
+from automl.study.objectives import Objectives
+from automl.study.pareto import study_front
+from automl.study.record import FinalRun, StudyRecord, TrialRecord, read_partial
 from automl.study.tables import (
     STATES,
     StoredStudy,
@@ -50,6 +52,7 @@ class Spent:
     build: float = 0.0  # building models and loading their weights
     probe: float = 0.0  # timing the memory formats, counting FLOPs, measuring latency
     features: float = 0.0  # frozen backbones' passes over the images (head-only trials)
+    saved: int = 0  # epochs the pruned trials did not train
 
     def line(self) -> str:
         def share(part: float) -> str:
@@ -70,7 +73,9 @@ class Spent:
             parts["other"] = other
             shown.append("other")
         minutes, secs = divmod(round(self.seconds), 60)
-        over = f" ({self.over_limits} over the limits)" if self.over_limits else ""
+        notes = [f"{self.over_limits} over the limits"] if self.over_limits else []
+        notes += [f"{self.saved} epochs saved"] if self.saved else []
+        over = f" ({'; '.join(notes)})" if notes else ""
         checks = f" ({self.rechecks} of them re-checks)" if self.rechecks else ""
         return (
             f"{self.complete} completed{checks}, {self.pruned} pruned{over}, "
@@ -85,8 +90,11 @@ ALWAYS_SHOWN = ("decoding", "training", "evaluation")
 OTHER_SHOWN = 0.02  # the unnamed rest is shown when it is over this share of the time
 
 
-def spent(trials: Sequence[optuna.trial.FrozenTrial | StoredTrial]) -> Spent:
-    """The account of `trials`: Optuna's, or those a listing read from the tables."""
+def spent(
+    trials: Sequence[optuna.trial.FrozenTrial | StoredTrial], record: StudyRecord | None = None
+) -> Spent:
+    """The account of `trials`: Optuna's, or those a listing read from the tables. With the
+    study's `record`, the epochs its pruned trials saved (each trial: epochs x folds)."""
     states = [state_name(t) for t in trials]
     records = [TrialRecord.of(t) for t in trials]
     history = [row for r in records for row in r.history[r.resumed_after or 0 :]]  # own epochs
@@ -113,6 +121,18 @@ def spent(trials: Sequence[optuna.trial.FrozenTrial | StoredTrial]) -> Spent:
         build=part("build"),
         probe=part("probe"),
         features=part("features"),
+        saved=0 if record is None else _saved(states, records, record),
+    )
+
+
+def _saved(states: list[str], records: list[TrialRecord], study: StudyRecord) -> int:
+    if not study.epochs:  # a record without it (a study made by other code)
+        return 0
+    planned = study.epochs * (study.cv or 1)
+    return sum(
+        max(0, planned - int(r.epochs_run or 0))
+        for s, r in zip(states, records, strict=True)
+        if s == "PRUNED"
     )
 
 
@@ -125,6 +145,8 @@ class StudyInfo:
     test_accuracy: float | None  # of the latest finalize run, if any
     spent: Spent | None = None
     best_sd: float | None = None  # over the best's runs (re-checks, else --cv folds), if several
+    objectives: Objectives = Objectives()
+    front: int | None = None  # a two-objective study's Pareto front: how many configurations
 
 
 def list_studies(
@@ -175,12 +197,17 @@ def _info(study: StoredStudy, url: str) -> StudyInfo:
     counts = {state: sum(t.state == state for t in study.trials) for state in STATES}
     best = pick(study.trials)  # what finalize retrains: the best mean once re-checked
     runs = FinalRun.stored(study)
+    record = read_partial(study)  # a study made by other code lacks most of it
+    objectives = record.objectives
+    front = len(study_front(study.trials, objectives)) if objectives.multi else None
     return StudyInfo(
         study.name,
         url,
         None if best is None else best.value,
         {k: v for k, v in counts.items() if v},
         runs[-1].accuracy if runs else None,
-        spent(study.trials),
+        spent(study.trials, record),
         None if best is None else best.sd,
+        objectives,
+        front,
     )

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from automl.study.objectives import accuracy_of
 from automl.study.record import StudyRecord, TrialRecord
 from automl.study.tables import state_name
 
@@ -92,7 +93,7 @@ def _recorded(trials: Iterable[Any]) -> list[tuple[Any, TrialRecord]]:
 
 
 def _completed(recorded: list[tuple[Any, TrialRecord]]) -> list[tuple[Any, TrialRecord]]:
-    return [(t, r) for t, r in recorded if state_name(t) == "COMPLETE" and t.value is not None]
+    return [(t, r) for t, r in recorded if state_name(t) == "COMPLETE" and t.values]
 
 
 def configs(trials: Iterable[Any]) -> list[Config]:
@@ -107,7 +108,7 @@ def configs(trials: Iterable[Any]) -> list[Config]:
     for t, record in done:
         if record.recheck_of is None:
             runs = [t, *checks.get(t.number, [])]
-            values = tuple(float(r.value) for r in runs)
+            values = tuple(accuracy_of(r) for r in runs)
             numbers = tuple(r.number for r in runs)
             found.append(
                 Config(t.number, values, record.value_sd, numbers, len(record.fold_values))
@@ -136,7 +137,7 @@ def to_recheck(trials: Iterable[Any], n: int) -> list[Any]:
     checked = {r.recheck_of for t, r in recorded if state_name(t) != "FAIL"} - {None}
     best = sorted(
         (t for t, r in _completed(recorded) if r.recheck_of is None),
-        key=lambda t: (-t.value, t.number),
+        key=lambda t: (-accuracy_of(t), t.number),
     )[:n]
     return [t for t in best if t.number not in checked]
 

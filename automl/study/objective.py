@@ -24,6 +24,7 @@ from automl.spaces import Space
 from automl.study.checkpoints import INTERRUPTED, Checkpoints, first_of, of_trial, retried
 from automl.study.folds import Folds, fold_note, trial_value
 from automl.study.limits import Limits
+from automl.study.pareto import ParetoRungs
 from automl.study.recheck import NotARecheck, is_recheck
 from automl.study.record import StudyRecord, TrialRecord
 from automl.study.split import TrainingPool, training_pool
@@ -68,7 +69,8 @@ def recording_interrupts(study: optuna.Study, objective: Objective) -> Iterator[
 
 
 class Objective:
-    """Maximises validation accuracy after the last epoch; the split is fixed for the study."""
+    """Maximises validation accuracy after the last epoch (and, in a two-objective study,
+    minimises the model's cost); the split is fixed for the study."""
 
     def __init__(
         self,
@@ -91,6 +93,9 @@ class Objective:
         split (study/folds.py). `checkpoints`: where a trial's state is kept every few epochs,
         and where a retry of a cut-short trial finds it (study/checkpoints.py)."""
         self.limits = Limits.from_dict(record.limits)
+        self.objectives = record.objectives
+        pareto = self.objectives.multi and record.pruner == "pareto"
+        self.rungs = ParetoRungs(record.epochs) if pareto else None  # Optuna's can't prune 2
         self.space = space
         self.source = source
         self.model_options = record.model_options or {}
@@ -148,18 +153,20 @@ class Objective:
 
     def measure(
         self, trial: optuna.Trial, model: torch.nn.Module, in_chans: int, resolution: int
-    ) -> None:
-        """Record the model's size (and latency, when limited); prune it, untrained, when it
-        is over a limit. Every trial of a limited study gets the constraints, so the sampler
-        tells the feasible models from the others."""
+    ) -> float | None:
+        """Record the model's size (and latency, when limited or the cost); prune it,
+        untrained, when it is over a limit. Every trial of a limited study gets the
+        constraints, so the sampler tells the feasible models from the others. Returns the
+        model's cost in a two-objective study."""
         stats: dict = model_stats(model, in_chans, resolution)
-        if self.limits.needs_latency:
+        if self.limits.needs_latency or self.objectives.cost == "latency":
             stats["latency_ms"] = inference_latency_ms(
                 model, in_chans, resolution, self.precision.device, self.precision.dtype
             )
         TrialRecord.note(trial, **stats)
+        cost = None if self.objectives.measured is None else float(stats[self.objectives.measured])
         if not self.limits:
-            return
+            return cost
         for key, value in self.limits.constraints(stats).items():
             trial.set_constraint(key, value)
         over = self.limits.violations(stats)
@@ -167,8 +174,9 @@ class Objective:
             reason = "over a limit: " + "; ".join(map(str, over))
             TrialRecord.note(trial, pruned_reason=reason, over_limits=[v.limit.field for v in over])
             raise optuna.TrialPruned(reason)
+        return cost
 
-    def __call__(self, trial: optuna.Trial) -> float:
+    def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
         self.current = optuna_compat.trial_id(trial)  # for recording_interrupts, till the next
         self._kept: int | None = None  # the chain whose checkpoint this trial wrote or read
         try:
@@ -213,7 +221,7 @@ class Objective:
         )
         return state
 
-    def _run(self, trial: optuna.Trial) -> float:
+    def _run(self, trial: optuna.Trial) -> float | tuple[float, float]:
         parts: dict[str, float] = {}  # seconds of what is not an epoch (fit.Parts)
         if self.started is not None:  # this worker's first trial: what came before it
             parts["startup"], self.started = time.perf_counter() - self.started, None
@@ -241,19 +249,21 @@ class Objective:
         saved = self._resumed(trial, attrs, first, seed, len(runs))
         history: list[dict] = [] if saved is None else list(saved["history"])
         values: list[float] = [] if saved is None else list(saved["values"])  # each run's
-        for row in [] if recheck else history:  # the pruner sees the whole curve
+        multi = self.objectives.multi  # Optuna's trial.report refuses two objectives
+        for row in [] if recheck or multi else history:  # the pruner sees the whole curve
             if row.get("fold", 1) == 1:
                 trial.report(row["val_acc"], row["epoch"])
 
         measured = False
+        cost: float | None = None  # a two-objective study's, known once the model is built
 
         def on_built(model: torch.nn.Module) -> None:
-            nonlocal measured
+            nonlocal measured, cost
             if measured:  # on the first run (fold)
                 return
             measured = True
             with timing(parts, "probe"):
-                self.measure(trial, model, train[0].shape[1], cfg.data.resolution)
+                cost = self.measure(trial, model, train[0].shape[1], cfg.data.resolution)
 
         def on_model(model: torch.nn.Module, how: dict) -> None:
             layout = "channels_last" if how["channels_last"] else "contiguous"
@@ -265,6 +275,9 @@ class Objective:
             if self.on_epoch is not None:
                 self.on_epoch(trial.number, len(history), self.epochs * len(runs), row)
             if values or recheck:  # --cv: the pruner sees the first fold only (folds.py)
+                return
+            if multi:
+                self._pareto_prune(trial, epoch, cost, row["val_acc"])
                 return
             trial.report(row["val_acc"], epoch)
             if trial.should_prune():
@@ -337,4 +350,18 @@ class Objective:
         if out_of_memory is not None:  # out of the handler: nothing holds the trial's tensors
             release_memory(self.precision.device)
             raise out_of_memory
-        return trial_value(trial, values)
+        value = trial_value(trial, values)
+        return (value, cost) if multi else value
+
+    def _pareto_prune(
+        self, trial: optuna.Trial, epoch: int, cost: float | None, accuracy: float
+    ) -> None:
+        """automl's rule for two objectives (pareto.py): at a rung, stop a trial that
+        cheaper-and-better trials outnumber."""
+        if self.rungs is None or cost is None or epoch not in self.rungs.rungs:
+            return
+        trials = trial.study.get_trials(deepcopy=False)
+        reason = self.rungs.decide(trial.number, epoch, cost, accuracy, trials, self.objectives)
+        if reason is not None:
+            TrialRecord.note(trial, pruned_reason=reason)
+            raise optuna.TrialPruned(reason)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from automl.errors import SpaceError, StudyError
 from automl.errors import flag as flag_of
+from automl.study.objectives import Objectives
 
 if TYPE_CHECKING:  # not imported: `automl studies` reads the records without Optuna
     import optuna
@@ -64,6 +65,12 @@ class StudyRecord:
     folds: list[list[int]] = field(default_factory=list)  # the pool rows each fold validates on
     recheck: int | None = None  # --recheck N: the N best configurations run again (noise.py)
     artifacts: str | None = None  # --artifacts URL: where checkpoints go (None: study folder)
+    objective: list[str] = field(default_factory=lambda: ["accuracy"])  # Objectives.names
+
+    @property
+    def objectives(self) -> Objectives:
+        """Accuracy alone, or accuracy against a cost (a Pareto search)."""
+        return Objectives.stored(self.objective)
 
     @property
     def validated_images(self) -> int:
@@ -88,9 +95,19 @@ class StudyRecord:
         "dedupe",
         "cv",
         "artifacts",
+        "objective",
     )
     # Settings that keep the stored value unless this run gives them.
-    OPTIONAL = ("epochs", "seed", "resolution", "dedupe", "model_options", "cv", "artifacts")
+    OPTIONAL = (
+        "epochs",
+        "seed",
+        "resolution",
+        "dedupe",
+        "model_options",
+        "cv",
+        "artifacts",
+        "objective",
+    )
     OPTIONS = {  # the options that give a frozen setting, where not the one of its name
         "data_fingerprint": ("data",),
         "test_fingerprint": ("test_dir",),
@@ -298,6 +315,8 @@ def _shown(value: Any) -> str:
         return "unset"
     if isinstance(value, dict):
         return ", ".join(f"{k}={v}" for k, v in value.items()) or "none"
+    if isinstance(value, list | tuple):
+        return ",".join(map(str, value))
     return str(value)
 
 

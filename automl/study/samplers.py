@@ -8,7 +8,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from automl.errors import ConfigError
-from automl.registry import choose
+from automl.registry import check_name, choose
+from automl.settings import DEFAULT_PRUNER
+from automl.study.objectives import Objectives
 
 if TYPE_CHECKING:
     import optuna
@@ -53,12 +55,21 @@ def _cmaes(seed: int, grid: Grid, startup: int) -> optuna.samplers.BaseSampler:
     )
 
 
+def _nsga2(seed: int, grid: Grid, startup: int) -> optuna.samplers.BaseSampler:
+    import optuna
+
+    # a generation of `startup` trials: Optuna's 50 would leave a short study random
+    return optuna.samplers.NSGAIISampler(seed=seed, population_size=max(4, startup))
+
+
 SAMPLERS: dict[str, Callable[[int, Grid, int], optuna.samplers.BaseSampler]] = {
     "tpe": _tpe,
     "random": _random,
     "grid": _grid,
     "cmaes": _cmaes,
+    "nsga2": _nsga2,
 }
+ONE_OBJECTIVE_SAMPLERS = ("cmaes",)  # Optuna's CMA-ES refuses a multi-objective study
 
 
 def create_sampler(
@@ -123,8 +134,37 @@ PRUNERS: dict[str, Callable[[int], optuna.pruners.BasePruner]] = {
     "median": _median,
     "sha": _sha,
     "none": _none,
+    "pareto": _none,  # Optuna's pruners refuse two objectives: automl's rule (pareto.py)
 }
+TWO_OBJECTIVE_PRUNERS = ("pareto", "none")
 
 
 def create_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:
     return choose(PRUNERS, name, "pruner")(epochs)
+
+
+def settled_pruner(pruner: str | None, sampler: str, objectives: Objectives) -> str:
+    """The pruner a search runs with (None: hyperband, or pareto for two objectives); a
+    sampler or pruner that cannot handle the study's objectives is refused in one line."""
+    check_name(sampler, sorted(SAMPLERS), "sampler")
+    if pruner is not None:
+        check_name(pruner, sorted(PRUNERS), "pruner")
+    if not objectives.multi:
+        if pruner == "pareto":
+            raise ConfigError(
+                "--pruner=pareto ranks trials on accuracy and a cost; with accuracy alone use "
+                f"{', '.join(p for p in PRUNERS if p != 'pareto')}, or add "
+                "--objective=accuracy,params (or flops, latency)"
+            )
+        return pruner or DEFAULT_PRUNER
+    if sampler in ONE_OBJECTIVE_SAMPLERS:
+        usable = ", ".join(s for s in SAMPLERS if s not in ONE_OBJECTIVE_SAMPLERS)
+        raise ConfigError(
+            f"--sampler {sampler} handles one objective; with --objective {objectives} use {usable}"
+        )
+    if pruner is not None and pruner not in TWO_OBJECTIVE_PRUNERS:
+        raise ConfigError(
+            f"--pruner={pruner} needs one objective (Optuna's pruners refuse two); with "
+            f"--objective={objectives} use --pruner=pareto (the default) or none"
+        )
+    return pruner or "pareto"

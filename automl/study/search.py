@@ -51,6 +51,10 @@ def search(
     every N epochs (0: none), from which the retry of a trial cut short resumes; `artifacts`
     (a new study: a folder, s3://... or gs://...) is where they go, kept by the study
     (default: studies/<study>/checkpoints; docs/concepts.md, Checkpoints).
+    `objective` ("accuracy,params", or a tuple; the cost: params, flops or latency; None:
+    accuracy alone, or the study's) makes a new study a Pareto search of accuracy against that
+    cost, pruned by automl's own rule (`pruner` "pareto", or "none"; docs/concepts.md,
+    Accuracy against cost); a rerun giving other objectives is refused.
     `progress` shows the search as it runs (automl/study/progress.py): the CLI's display is
     `automl.display.TrialPrinter`; None (or False) shows nothing but log lines.
     """

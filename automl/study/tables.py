@@ -68,9 +68,9 @@ def is_optuna_sqlite(path: Path) -> bool:
 
 
 def read_studies(path: Path) -> list[StoredStudy]:
-    """Every single-objective study in the Optuna SQLite file `path`, in Optuna's order.
-    UnknownSchema for another schema, multi-objective studies or values it does not know;
-    sqlite3.Error when the file cannot be read (not SQLite, locked past the timeout)."""
+    """Every study in the Optuna SQLite file `path`, in Optuna's order (a two-objective
+    study's trials hold both values). UnknownSchema for another schema or values it does not
+    know; sqlite3.Error when the file cannot be read (not SQLite, locked past the timeout)."""
     with contextlib.closing(_connect(path)) as con:
         con.execute("BEGIN")  # one snapshot, though workers may be writing
         (revision,) = _one(con, "SELECT version_num FROM alembic_version")
@@ -79,9 +79,6 @@ def read_studies(path: Path) -> list[StoredStudy]:
             raise UnknownSchema(f"Optuna schema {revision} ({schema})")
         studies = con.execute("SELECT study_id, study_name FROM studies ORDER BY study_id")
         names = dict(studies.fetchall())
-        directions = "SELECT study_id FROM study_directions GROUP BY study_id HAVING COUNT(*) > 1"
-        if con.execute(directions).fetchall():
-            raise UnknownSchema("a multi-objective study")
         study_attrs = _attrs(con, "study")
         trial_attrs = _attrs(con, "trial")
         values: dict[int, list[float]] = {}
