@@ -22,7 +22,7 @@ from automl.settings import (
     Workspace,
     from_params,
 )
-from automl.study.samplers import PRUNERS, SAMPLERS
+from automl.study.samplers import PRUNERS, SAMPLERS, TWO_OBJECTIVE_PRUNERS
 
 app = typer.Typer(
     add_completion=False,
@@ -279,7 +279,21 @@ def search(
         int | None, typer.Option(min=1, help="Epochs per trial (default: 10, or the study's).")
     ] = None,
     sampler: Annotated[str, typer.Option(help=" | ".join(SAMPLERS) + ".")] = DEFAULT_SAMPLER,
-    pruner: Annotated[str, typer.Option(help=" | ".join(PRUNERS) + ".")] = DEFAULT_PRUNER,
+    pruner: Annotated[
+        str | None,
+        typer.Option(
+            help=f"{' | '.join(p for p in PRUNERS if p not in TWO_OBJECTIVE_PRUNERS)} | none "
+            f"(default {DEFAULT_PRUNER}); with --objective accuracy,COST: pareto (default) | none."
+        ),
+    ] = None,
+    objective: Annotated[
+        str | None,
+        typer.Option(
+            help="accuracy (default), or accuracy,COST with COST params | flops | latency: a "
+            "Pareto search of accuracy against cost (kept by the study; docs/concepts.md).",
+            metavar="accuracy[,COST]",
+        ),
+    ] = None,
     seed: Annotated[
         int | None, typer.Option(min=0, help="Seed of the split, sampler and trials (default: 0).")
     ] = None,
@@ -398,13 +412,18 @@ def search(
 def _print_best(result, workspace: Workspace) -> None:
     from automl.study.listing import spent
     from automl.study.noise import configs, draw, pick_of
+    from automl.study.record import read_partial
 
     trials = result.get_trials(deepcopy=False)
-    out.print(f"spent: {spent(trials).line()}", highlight=False)
+    record = read_partial(result)
+    out.print(f"spent: {spent(trials, record).line()}", highlight=False)
     found = configs(trials)
     best = pick_of(found)
     if best is None:
         out.print(f"study {result.study_name}: no completed trial yet")
+        return
+    if record.objectives.multi:
+        _print_front(result.study_name, trials, found, record.objectives, workspace)
         return
     out.print(f"best: trial #{best.trial}, val_acc {best.describe()}", highlight=False)
     close = draw(found)
@@ -416,6 +435,28 @@ def _print_best(result, workspace: Workspace) -> None:
         )
     out.print(
         f"next: automl finalize --study {result.study_name}{workspace.options()}",
+        highlight=False,
+    )
+
+
+def _print_front(name: str, trials, found, objectives, workspace: Workspace) -> None:
+    """The end of a Pareto search: its front, cheapest first, the knee marked."""
+    from automl.study.pareto import knee, most_accurate, study_front
+
+    members = study_front(trials, objectives)
+    by_trial = {c.trial: c for c in found}
+    bend, default = knee(members), most_accurate(members)
+    table = Table("trial", "val_acc", objectives.cost or "", "", title="Pareto front")
+    for p in members:
+        mark = "knee" if bend is not None and p.trial == bend.trial else ""
+        if p is default:
+            mark = ", ".join(filter(None, [mark, "finalize's default"]))
+        shown = by_trial[p.trial].describe() if p.trial in by_trial else f"{p.accuracy:.4f}"
+        table.add_row(f"#{p.trial}", shown, objectives.show_cost(p.cost), mark)
+    out.print(table)
+    out.print(
+        f"next: automl finalize --study {name}{workspace.options()} (the most accurate), or "
+        "add --trial N for another member",
         highlight=False,
     )
 
@@ -475,6 +516,14 @@ def finalize(
     device: Device = "auto",
     precision: Precision = "auto",
     threads: Threads = None,
+    trial: Annotated[
+        int | None,
+        typer.Option(
+            help="Retrain this completed trial instead of the best (a Pareto search: instead "
+            "of the front's most accurate).",
+            metavar="N",
+        ),
+    ] = None,
     studies_dir: StudiesDir = STUDIES_DIR,
 ):
     """Retrain the best trial on train+val, score it once on the held-out split."""
@@ -580,11 +629,12 @@ def studies(storage: Storage = None, studies_dir: StudiesDir = STUDIES_DIR):
     if not found:
         out.print(f"no studies in {storage or studies_dir}")
         return
-    table = Table("study", "best val_acc", "trials", "test acc", "spent", "storage")
+    table = Table("study", "best val_acc", "front", "trials", "test acc", "spent", "storage")
     for s in found:
         table.add_row(
             s.name,
             "-" if s.best_value is None else with_sd(s.best_value, s.best_sd),
+            "-" if s.front is None else f"{s.front} (vs {s.objectives.cost})",
             ", ".join(f"{n} {k.lower()}" for k, n in s.counts.items()) or "none",
             "-" if s.test_accuracy is None else f"{s.test_accuracy:.4f}",
             s.spent.line().split("; ", 1)[1] if s.spent else "-",

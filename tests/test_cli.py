@@ -267,11 +267,13 @@ def test_new_options_have_help_text():
 
 
 def test_sampler_and_pruner_help_come_from_their_tables():
-    from automl.study.samplers import PRUNERS, SAMPLERS
+    from automl.study.samplers import PRUNERS, SAMPLERS, TWO_OBJECTIVE_PRUNERS
 
     words = " ".join(run("search", "--help").output.replace("│", " ").split())
     assert "--sampler <str> " + " | ".join(SAMPLERS) + "." in words
-    assert "--pruner <str> " + " | ".join(PRUNERS) + "." in words
+    one = " | ".join(p for p in PRUNERS if p not in TWO_OBJECTIVE_PRUNERS)
+    assert f"--pruner <str> {one} | none (default hyperband); with --objective" in words
+    assert "accuracy,COST: pareto (default) | none." in words
 
 
 def test_bad_workers_is_one_line(tmp_path):

@@ -21,9 +21,12 @@ from automl.modelfile import ModelFile, load_model, model_code
 from automl.settings import STUDIES_DIR, Machine, WorkerOptions, Workspace
 from automl.study.checkpoints import FINAL, Checkpoints
 from automl.study.noise import Config, configs, pick_of
+from automl.study.objectives import Objectives
+from automl.study.pareto import most_accurate, study_front
 from automl.study.record import FinalRun, StudyRecord, TrialRecord
 from automl.study.split import training_pool
 from automl.study.storage import load_study
+from automl.study.tables import state_name
 from automl.train.engine import evaluate
 from automl.train.features import FeatureStore
 from automl.train.fit import fit
@@ -58,16 +61,22 @@ def finalize(
     data: str | Path | None = None,
     test_dir: str | Path | None = None,
     threads: int | None = None,
+    trial: int | None = None,
 ) -> FinalResult:
     """Retrain the best trial from its params alone and evaluate it on the held-out split once
     (`automl.finalize` then uploads the metrics for optuna-dashboard: automl/api.py).
 
     `data` / `test_dir` override where the study's data now lives (its content must not change).
     `threads` (torch intra-op threads while it runs) defaults to OMP_NUM_THREADS or every core.
+    `trial` retrains that completed search trial instead (None: the best; in a study of
+    accuracy against a cost, the most accurate member of the Pareto front). Either way the
+    choice rests on validation numbers alone, made before the held-out split is looked at.
     """
     machine = Machine(device, precision, threads)
     with machine.threads_set():
-        return _finalize(study, Workspace(studies_dir, storage), machine, force, data, test_dir)
+        return _finalize(
+            study, Workspace(studies_dir, storage), machine, force, data, test_dir, trial
+        )
 
 
 def _finalize(
@@ -77,6 +86,7 @@ def _finalize(
     force: bool,
     data: str | Path | None,
     test_dir: str | Path | None,
+    number: int | None = None,
 ) -> FinalResult:
     the_study = load_study(study, workspace.storage_for(study))
     record = StudyRecord.from_study(the_study)
@@ -94,11 +104,17 @@ def _finalize(
         )
     trials = the_study.get_trials(deepcopy=False)
     found = configs(trials)
-    picked = pick_of(found)
-    if picked is None:
+    if not found:
         raise StudyError(f"study {study!r} has no completed trial yet; run `automl search` first")
+    if number is not None:
+        picked = _given(study, number, trials, found, record.objectives)
+        log.info("picked trial %d (--trial): validation accuracy %s", number, picked.describe())
+    elif record.objectives.multi:
+        picked = _most_accurate_of_front(trials, found, record.objectives)
+    else:
+        picked = pick_of(found)
+        _say_pick(picked, found)
     best = trials[picked.trial]  # a trial's number is its index
-    _say_pick(picked, found)
     space = record.load_space()
     cfg = with_model_options(space.rebuild(best.params), record.model_options)
     cache_dir = workspace.paths.cache
@@ -231,6 +247,58 @@ def _say_pick(picked: Config, found: list[Config]) -> None:
             luckiest.runs,
             luckiest.value,
         )
+
+
+def _given(
+    study: str, number: int, trials: list, found: list[Config], objectives: Objectives
+) -> Config:
+    """The configuration of `--trial number`: a completed search trial, else a one-line
+    refusal naming the ones it may be."""
+    by_trial = {c.trial: c for c in found}
+    if number in by_trial:
+        return by_trial[number]
+    numbers = sorted(by_trial)
+    shown = ", ".join(map(str, numbers[:30])) + (", ..." if len(numbers) > 30 else "")
+    if objectives.multi:
+        members = ", ".join(str(p.trial) for p in study_front(trials, objectives))
+        shown = f"the front's {members}, or any of {shown}"
+    if not 0 <= number < len(trials):
+        what = f"study {study!r} has no trial {number}"
+    else:
+        t, record = trials[number], TrialRecord.of(trials[number])
+        state = state_name(t).lower()
+        if record.recheck_of is not None and state == "complete":
+            of = record.recheck_of
+            raise StudyError(
+                f"trial {number} re-checks trial {of}; pass --trial {of} (its configuration's "
+                "mean counts both)"
+            )
+        why = record.pruned_reason or record.fail_reason
+        what = f"trial {number} of study {study!r} was {state}" + (f" ({why})" if why else "")
+        if state in ("running", "waiting"):
+            what = f"trial {number} of study {study!r} has not finished"
+    raise StudyError(f"{what}; --trial takes a completed trial: {shown}")
+
+
+def _most_accurate_of_front(trials: list, found: list[Config], objectives: Objectives) -> Config:
+    """A study of accuracy against a cost: the most accurate member of its Pareto front (by
+    the mean over its runs), and which other members there were."""
+    members = study_front(trials, objectives)
+    chosen = most_accurate(members)
+    picked = next(c for c in found if c.trial == chosen.trial)
+    log.info(
+        "picked trial %d, the most accurate of the Pareto front's %d: validation accuracy %s, %s",
+        chosen.trial, len(members), picked.describe(), objectives.show_cost(chosen.cost),
+    )  # fmt: skip
+    others = [p for p in members if p.trial != chosen.trial]
+    if others:
+        log.info(
+            "the front's others (finalize --trial N retrains one): %s",
+            "; ".join(
+                f"#{p.trial} {p.accuracy:.4f}, {objectives.show_cost(p.cost)}" for p in others
+            ),
+        )
+    return picked
 
 
 def _write_standalone(model_path: Path) -> None:
