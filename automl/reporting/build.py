@@ -7,18 +7,18 @@ import math
 import time
 from pathlib import Path
 
-from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
 from automl.data.check_summary import DataCheckSummary
-from automl.errors import AutoMLError, ReportError, StudyError
+from automl.errors import AutoMLError, ConfigError, ReportError, StudyError
 from automl.io import write_bytes
 from automl.paths import STUDIES_DIR, Paths
 from automl.reporting.figures import add_figure
 from automl.reporting.final_sections import FINAL_SECTIONS, final_sections
 from automl.reporting.html import Section, page
 from automl.reporting.summary import fmt_value
-from automl.study.noise import configs, draw, pick, pick_of
+from automl.study.noise import Config, configs, draw
+from automl.study.objectives import Objectives
 from automl.study.record import StudyRecord, TrialRecord, read_partial
 
 log = logging.getLogger(__name__)
@@ -56,12 +56,8 @@ def report(
 
     started = time.perf_counter()
     the_study = load_study(study, storage or default_storage(study, studies_dir))
-    if the_study.directions != [StudyDirection.MAXIMIZE]:
-        got = ", ".join(d.name.lower() for d in the_study.directions)
-        raise StudyError(
-            f"study {study!r} optimises {got}; automl report reads single-objective studies "
-            "that maximise validation accuracy, as `automl search` makes them"
-        )
+    record = read_partial(the_study)
+    objectives = _objectives(study, the_study, record)
     trials = the_study.get_trials(deepcopy=False)
     done = completed(the_study)
     if not done:
@@ -73,11 +69,10 @@ def report(
         (out / "figures").mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise _unwritable(out, exc) from None
-    record = read_partial(the_study)
     limits = record.limits or {}
     sections = [
         _overview(the_study, record, trials, done),
-        _search(trials, len(done), summaries, imp, importance, limits),
+        _search(trials, len(done), summaries, imp, importance, limits, objectives),
         _observations(summaries, trials, len(done)),
         _model_size(the_study, record),
         *final_sections(the_study, studies_dir, out, data, test_dir),
@@ -108,6 +103,36 @@ def report(
     return index
 
 
+def _objectives(name: str, study, record: StudyRecord) -> Objectives:
+    """What the study optimises: validation accuracy, alone or against the cost its record
+    names, in the directions automl search gives them; anything else is refused in one line."""
+    got = [d.name.lower() for d in study.directions]
+    try:
+        objectives = record.objectives
+    except ConfigError:  # an objective this automl does not know
+        objectives = None
+    if objectives is not None and got == objectives.directions:
+        return objectives
+    if got == Objectives("params").directions:
+        raise StudyError(
+            f"study {name!r} optimises {', '.join(got)} but does not record its cost; automl "
+            "report reads two-objective studies as `automl search --objective accuracy,COST` "
+            "makes them"
+        )
+    raise StudyError(
+        f"study {name!r} optimises {', '.join(got)}; automl report reads studies that maximise "
+        "validation accuracy, alone or against a cost they minimise, as `automl search` "
+        "makes them"
+    )
+
+
+def _default_pick(trials, record: StudyRecord) -> Config | None:
+    """The configuration `automl finalize` retrains without --trial (pareto.default_pick)."""
+    from automl.study.pareto import default_pick
+
+    return default_pick(trials, record.objectives)
+
+
 def _unwritable(out: Path, exc: OSError) -> ReportError:
     return ReportError(
         f"cannot write the report to {out}: {exc.strerror or exc}; "
@@ -121,18 +146,37 @@ def _overview(study, record: StudyRecord, trials, done) -> Section:
     for t in trials:
         states[t.state.name.lower()] = states.get(t.state.name.lower(), 0) + 1
     found = configs(trials)
-    best = pick_of(found)  # what finalize retrains: the best mean once re-checked
+    best = _default_pick(trials, record)  # what finalize retrains without --trial
     checks = sum(c.runs - 1 for c in found)  # completed re-checks
+    objectives = record.objectives
+    best_text = f"#{best.trial}: validation accuracy {best.describe()}"
+    if objectives.multi:
+        from automl.study.pareto import study_front
+
+        members = study_front(trials, objectives)
+        cost = next((p.cost for p in members if p.trial == best.trial), None)
+        if cost is not None:
+            best_text += f", {objectives.show_cost(cost)} (the most accurate of the Pareto front)"
+        goal = [
+            [
+                "objectives",
+                f"validation accuracy (maximised) against {objectives.cost} (minimised); "
+                f"Pareto front: {len(members)} of {len(found)} configurations",
+            ]
+        ]
+    else:
+        goal = []
     section.table(
         ["", ""],
         [
+            *goal,
             ["space", _or_dash(record.space)],
             ["data", f"{_or_dash(record.data)} (held out: {record.test_dir or 'default'})"],
             ["classes", ", ".join(map(str, record.classes or [])) or "-"],
             ["epochs per trial", _or_dash(record.epochs)],
             ["data check", _data_check_text(DataCheckSummary.from_dict(record.data_check))],
             ["trials", ", ".join(f"{n} {k}" for k, n in states.items())],
-            ["best trial", f"#{best.trial}: validation accuracy {best.describe()}"],
+            ["best trial", best_text],
             ["re-checks", f"{checks} runs (--recheck {record.recheck})" if checks else "-"],
             [
                 "best params",
@@ -143,11 +187,14 @@ def _overview(study, record: StudyRecord, trials, done) -> Section:
     return section
 
 
-def _search(trials, done, summaries, imp, evaluator, limits) -> Section:
+def _search(trials, done, summaries, imp, evaluator, limits, objectives=None) -> Section:
     section = _section("search")
     from automl.reporting import search_figures as sf
     from automl.reporting.observations import MIN_TRIALS
 
+    objectives = objectives or Objectives()
+    if objectives.multi:
+        _front(section, trials, objectives)
     add_figure(
         section,
         "accuracy_over_time",
@@ -221,6 +268,7 @@ def _search(trials, done, summaries, imp, evaluator, limits) -> Section:
         "Intermediate values and pruning",
         sf.intermediate_curves,
         trials,
+        objectives.multi,  # Optuna takes no per-epoch reports from a two-objective trial
     )
     if limits:
         section.text(_limits_text(trials, limits))
@@ -228,6 +276,68 @@ def _search(trials, done, summaries, imp, evaluator, limits) -> Section:
         section, "pareto", "Accuracy against parameters and FLOPs", sf.pareto, trials, limits
     )
     return section
+
+
+def _front(section: Section, trials, objectives: Objectives) -> None:
+    """A two-objective study: accuracy against its cost, with the Pareto front, its knee and
+    finalize's default, drawn and listed."""
+    from automl.reporting import search_figures as sf
+
+    data = sf.cost_front(trials, objectives)
+    add_figure(
+        section,
+        "accuracy_against_cost",
+        f"Validation accuracy against {objectives.cost}",
+        sf.accuracy_against_cost,
+        data,
+        objectives,
+    )
+    if not data.front:
+        return
+    knee = data.knee
+    text = (
+        f"Each dot is a completed configuration: x its {objectives.cost} ({objectives.unit}, "
+        "log scale), y its validation accuracy, the mean over its runs once re-checked, with "
+        "± 1 sd bars where it has several runs or folds. The red step line joins the Pareto "
+        f"front: the {len(data.front)} of {len(data.points)} configurations no other one "
+        "dominates (at least as accurate at no more cost, better in one), listed cheapest "
+        "first below. "
+    )
+    if knee is not None:
+        text += (
+            f"The knee, #{knee.trial}, is the member farthest from the straight line joining the "
+            "front's two ends (accuracy and log cost each scaled to [0, 1]): past it, more "
+            f"{objectives.cost} buys little accuracy. "
+        )
+    else:
+        text += (
+            "No knee: a front of fewer than 3 members, or one whose middle lies below the line "
+            "joining its ends. "
+        )
+    text += (
+        f"automl finalize retrains the most accurate member, #{data.default.trial}, unless "
+        "given --trial N (any completed trial)."
+    )
+    if data.pruned:
+        text += (
+            f" {data.pruned} pruned trial(s) are not shown: a pruned trial stopped before its "
+            "last epoch and has no final accuracy."
+        )
+    if data.unmeasured:
+        text += (
+            f" {data.unmeasured} completed configuration(s) have no {objectives.cost} recorded "
+            "and are not shown."
+        )
+    section.text(text)
+    rows = []
+    for p in data.front:
+        roles = ["knee"] if knee is not None and p.trial == knee.trial else []
+        if p.trial == data.default.trial:
+            roles.append("finalize's default (the most accurate)")
+        c = data.configs.get(p.trial)
+        accuracy = c.describe() if c is not None else f"{p.accuracy:.4f}"
+        rows.append([f"#{p.trial}", accuracy, objectives.show_cost(p.cost), "; ".join(roles)])
+    section.table(["trial", "validation accuracy", objectives.cost, ""], rows)
 
 
 def _listed(items: list[str]) -> str:
@@ -321,7 +431,7 @@ def _model_size(study, record: StudyRecord | None = None) -> Section:
 
     record = record or read_partial(study)
     trials = study.get_trials(deepcopy=False)
-    best = trials[pick(trials).trial]
+    best = trials[_default_pick(trials, record).trial]
     try:
         for name in ("space", "classes", "channels"):
             if getattr(record, name) is None:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 from optuna.trial import FrozenTrial, TrialState
 
-from automl.reporting.figures import new_figure
+from automl.reporting.figures import NotApplicable, new_figure
 from automl.reporting.summary import ParamSummary
+from automl.study.noise import Config
+from automl.study.objectives import Objectives, accuracy_of
+from automl.study.pareto import Point
 
 MAX_PARALLEL = 12  # most important params drawn as parallel axes
 
@@ -76,7 +81,7 @@ def parallel_coordinates(trials: list[FrozenTrial], summaries: list[ParamSummary
             vals = (vals - lo) / (hi - lo) if hi > lo else vals * 0 + 0.5
             labels.append(f"{s.name}{' (log)' if log else ''}")
         axes_vals.append(vals)
-    values = np.array([t.value for t in done], float)
+    values = np.array([accuracy_of(t) for t in done], float)
     if done:
         lo, hi = values.min(), values.max()
         axes_vals.append((values - lo) / (hi - lo) if hi > lo else values * 0 + 0.5)
@@ -112,7 +117,25 @@ def importance_bars(imp: dict[str, float], evaluator: str):
     return fig
 
 
-def intermediate_curves(trials: list[FrozenTrial]):
+def _curve(trial: FrozenTrial, from_history: bool) -> dict[int, float]:
+    """A trial's validation accuracy per epoch: as reported to the pruner, or with
+    `from_history` (a two-objective study: Optuna takes no reports) its first run's (fold's)
+    from its record; none for a re-check, which the pruner never saw."""
+    if trial.intermediate_values or not from_history:
+        return dict(trial.intermediate_values)
+    from automl.study.record import TrialRecord
+
+    record = TrialRecord.of(trial)
+    if record.recheck_of is not None:
+        return {}
+    return {
+        int(row["epoch"]): float(row["val_acc"])
+        for row in record.history
+        if row.get("fold", 1) == 1 and "epoch" in row and "val_acc" in row
+    }
+
+
+def intermediate_curves(trials: list[FrozenTrial], from_history: bool = False):
     from matplotlib.collections import LineCollection
     from matplotlib.lines import Line2D
 
@@ -121,10 +144,10 @@ def intermediate_curves(trials: list[FrozenTrial]):
     groups = {TrialState.COMPLETE: ("C0", []), TrialState.PRUNED: ("C3", [])}
     ends = []
     for t in trials:
-        if t.state not in groups or not t.intermediate_values:
+        curve = _curve(t, from_history) if t.state in groups else {}
+        if not curve:
             continue
-        steps = sorted(t.intermediate_values)
-        seg = np.array([[s, t.intermediate_values[s]] for s in steps], float)
+        seg = np.array([[s, curve[s]] for s in sorted(curve)], float)
         groups[t.state][1].append(seg)
         if t.state == TrialState.PRUNED:
             ends.append(seg[-1])
@@ -146,7 +169,9 @@ def intermediate_curves(trials: list[FrozenTrial]):
         loc="lower right",
     )
     ax.set(
-        title="Validation accuracy per epoch (the values the pruner saw)",
+        title="Validation accuracy per epoch ("
+        + ("first run or fold" if from_history else "the values the pruner saw")
+        + ")",
         xlabel="epoch",
         ylabel="validation accuracy",
     )
@@ -179,7 +204,7 @@ def pareto(trials: list[FrozenTrial], limits: dict | None = None):
     ]
     from automl.study.record import TrialRecord
 
-    measured = [(TrialRecord.of(t), t.value) for t in done]
+    measured = [(TrialRecord.of(t), accuracy_of(t)) for t in done]
     if any(r.latency_ms is not None for r, _ in measured):
         panels.append(("latency_ms", "batch-1 latency, ms"))
     bounds = {
@@ -210,4 +235,121 @@ def pareto(trials: list[FrozenTrial], limits: dict | None = None):
             xlabel=f"{label} (log scale)",
             ylabel="validation accuracy",
         )
+    return fig
+
+
+@dataclass(frozen=True)
+class CostFront:
+    """What the accuracy-against-cost figure draws, and the report's table of the front lists,
+    in a study of accuracy against a cost (`cost_front`)."""
+
+    points: list[Point]  # each completed configuration with its cost (pareto.study_points)
+    front: list[Point]  # the Pareto front of `points`, cheapest first
+    knee: Point | None  # pareto.knee of the front; None for fewer than 3 members
+    default: Point | None  # the member finalize retrains by default: the most accurate
+    configs: dict[int, Config] = field(default_factory=dict)  # trial -> its runs (noise.py)
+    pruned: int = 0  # pruned trials: no final accuracy, not drawn
+    unmeasured: int = 0  # completed configurations without their cost recorded, not drawn
+
+
+def cost_front(trials: list[FrozenTrial], objectives: Objectives) -> CostFront:
+    """The front of a two-objective study's completed configurations (a configuration: its
+    search trial with the re-checks of it, at the mean of their accuracies), its knee, and
+    finalize's default, the most accurate member (as `automl finalize` without --trial)."""
+    from automl.study.noise import configs
+    from automl.study.pareto import front, knee, most_accurate, study_points
+
+    found = {c.trial: c for c in configs(trials)}
+    points = study_points(trials, objectives)
+    members = front(points)
+    default = most_accurate(members)
+    return CostFront(
+        points=points,
+        front=members,
+        knee=knee(members),
+        default=default,
+        configs=found,
+        pruned=sum(t.state == TrialState.PRUNED for t in trials),
+        unmeasured=len(found) - len(points),
+    )
+
+
+def accuracy_against_cost(data: CostFront, objectives: Objectives):
+    """Each completed configuration at its cost (log x) and validation accuracy, with ± 1 sd
+    where it has several runs or folds; the Pareto front joined by a step line (gid "front"),
+    its knee labelled with its trial number, finalize's default ringed."""
+    if not data.points:
+        raise NotApplicable(f"no completed trial has its {objectives.cost} recorded")
+    fig = new_figure(9, 4.5)
+    ax = fig.add_subplot()
+    x = np.array([p.cost for p in data.points], float)
+    y = np.array([p.accuracy for p in data.points], float)
+    runs = [data.configs.get(p.trial) for p in data.points]
+    sd = np.array([getattr(c, "sd", None) or 0.0 for c in runs], float)
+    ax.scatter(x, y, s=14, alpha=0.6, color="C0", label="completed trial")
+    if sd.any():
+        shown = sd > 0
+        ax.errorbar(
+            x[shown],
+            y[shown],
+            yerr=sd[shown],
+            fmt="none",
+            ecolor="C0",
+            alpha=0.6,
+            capsize=2,
+            label="± 1 sd over its runs (re-checks) or folds",
+        )
+    fx = [p.cost for p in data.front]
+    fy = [p.accuracy for p in data.front]
+    ax.step(
+        fx,
+        fy,
+        where="post",
+        color="C3",
+        marker="o",
+        ms=4,
+        gid="front",
+        label=f"Pareto front ({len(data.front)})",
+    )
+    if data.default is not None:
+        d = data.default
+        ax.scatter(
+            [d.cost],
+            [d.accuracy],
+            s=110,
+            facecolors="none",
+            edgecolors="k",
+            lw=1.2,
+            zorder=4,
+            label=f"finalize's default (#{d.trial})",
+        )
+    if data.knee is not None:
+        k = data.knee
+        ax.scatter(
+            [k.cost],
+            [k.accuracy],
+            marker="*",
+            s=180,
+            color="C2",
+            edgecolors="k",
+            lw=0.6,
+            zorder=5,
+            gid="knee",
+            label=f"knee (#{k.trial})",
+        )
+        ax.annotate(
+            f"knee #{k.trial}",
+            (k.cost, k.accuracy),
+            xytext=(8, -14),
+            textcoords="offset points",
+            fontsize=9,
+        )
+    ax.set_xscale("log")
+    ax.legend(loc="lower right")
+    ax.set(
+        title=f"Validation accuracy against {objectives.cost}"
+        + (f" ({data.pruned} pruned trials not shown)" if data.pruned else ""),
+        xlabel=f"{objectives.cost} ({objectives.unit}, log scale)",
+        ylabel="validation accuracy",
+    )
     return fig

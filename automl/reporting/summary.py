@@ -13,6 +13,8 @@ from optuna.distributions import CategoricalDistribution
 from optuna.trial import FrozenTrial, TrialState
 from scipy.stats import spearmanr
 
+from automl.study.objectives import accuracy_of
+
 log = logging.getLogger(__name__)
 
 EVALUATORS = ("ped_anova", "fanova")
@@ -81,7 +83,8 @@ def importance_params(
 
 def importances(study: optuna.Study, evaluator: str = "ped_anova") -> Importance:
     """Optuna's PED-ANOVA (default) or fANOVA over the params `importance_params` keeps;
-    empty values when the study is too small to tell."""
+    empty values when the study is too small to tell. In a study of accuracy against a cost,
+    the params are ranked for accuracy, its first objective."""
     if evaluator not in EVALUATORS:
         from automl.errors import ConfigError
 
@@ -96,17 +99,27 @@ def importances(study: optuna.Study, evaluator: str = "ped_anova") -> Importance
         ev = optuna.importance.PedAnovaImportanceEvaluator()
     if not names:
         return Importance({}, left_out)
+    # Two objectives: Optuna wants a target; PED-ANOVA takes lower as better (fANOVA's
+    # variances do not mind the sign). One objective: Optuna's own reading of the value.
+    target = _lower_is_better if len(study.directions) > 1 else None
     try:
         with warnings.catch_warnings():  # "some regimes have less than 2 trials" on small studies
             warnings.simplefilter("ignore")
             if len(done) < len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))):
-                study = optuna.create_study(direction=study.direction)  # without re-checks
+                study = optuna.create_study(directions=study.directions)  # without re-checks
                 study.add_trials(done)
-            found = optuna.importance.get_param_importances(study, evaluator=ev, params=names)
+            found = optuna.importance.get_param_importances(
+                study, evaluator=ev, params=names, target=target
+            )
     except (ValueError, RuntimeError) as exc:  # too few trials, a single value, ...
         log.info("no parameter importances: %s", exc)
         return Importance({}, left_out)
     return Importance({k: float(v) for k, v in found.items()}, left_out)
+
+
+def _lower_is_better(trial: FrozenTrial) -> float:
+    """Validation accuracy (the first objective), negated."""
+    return -accuracy_of(trial)
 
 
 def summarize(trials: list[FrozenTrial], imp: dict[str, float]) -> list[ParamSummary]:
@@ -114,14 +127,14 @@ def summarize(trials: list[FrozenTrial], imp: dict[str, float]) -> list[ParamSum
     for t in trials:
         for name, dist in t.distributions.items():
             names.setdefault(name, isinstance(dist, CategoricalDistribution))
-    best = max(trials, key=lambda t: t.value) if trials else None
+    best = max(trials, key=accuracy_of) if trials else None
     out = []
     for name, categorical in names.items():
         have = [t for t in trials if name in t.params]
         s = ParamSummary(name, categorical, len(have), imp.get(name), None, "-")
         if categorical:
             for t in have:
-                s.levels.setdefault(str(t.params[name]), []).append(float(t.value))
+                s.levels.setdefault(str(t.params[name]), []).append(accuracy_of(t))
             medians = {k: float(np.median(v)) for k, v in s.levels.items()}
             if medians:
                 s.best_level = max(medians, key=medians.get)
@@ -129,7 +142,7 @@ def summarize(trials: list[FrozenTrial], imp: dict[str, float]) -> list[ParamSum
                 s.correlation = max(medians.values()) - min(medians.values())
         else:
             s.xs = [float(t.params[name]) for t in have]
-            s.ys = [float(t.value) for t in have]
+            s.ys = [accuracy_of(t) for t in have]
             if len(set(s.xs)) > 1 and len(set(s.ys)) > 1:
                 rho = spearmanr(s.xs, s.ys).statistic
                 s.correlation = None if math.isnan(rho) else float(rho)

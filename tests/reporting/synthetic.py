@@ -64,11 +64,17 @@ def scratch_study(storage: str, name: str, n_trials: int, seed: int = 0) -> optu
     and that database is then copied into the file whole (SQLite's backup API): optuna adds a
     trial in one commit of some 40 statements, and on a file each commit waits for the disk
     (1,000 trials: about half the time)."""
-    path = sqlite_path(storage)
+    return _written(storage, name, lambda into: _write(into, name, n_trials, seed))
+
+
+def _written(storage: str | None, name: str, write) -> optuna.Study:
+    """The study `write(storage)` makes, written into `storage` (None: in memory); a SQLite
+    file gets it whole, as `scratch_study` says."""
+    path = None if storage is None else sqlite_path(storage)
     if path is None:
-        return _write(optuna.storages.RDBStorage(storage), name, n_trials, seed)
+        return write(optuna.storages.RDBStorage(storage) if storage else None)
     memory = optuna.storages.RDBStorage("sqlite:///:memory:")
-    _write(memory, name, n_trials, seed)
+    write(memory)
     source = memory.engine.raw_connection()
     try:
         with sqlite3.connect(path) as target:
@@ -96,14 +102,7 @@ def _write(
         pruned = rng.random() < 0.25
         epochs = int(rng.integers(1, 4)) if pruned else 4
         curve = {e: final * (0.6 + 0.1 * e) for e in range(1, epochs + 1)}
-        cfg = ScratchCNNConfig(
-            base_filters=p["base_filters"],
-            filter_org=p["filter_org"],
-            kernel_size=p["kernel_size"],
-            activation=p["activation"],
-            batch_norm=p["batch_norm"],
-            dense_units=p["dense_units"],
-        )
+        cfg = _config(p)
         start = t0 + dt.timedelta(seconds=30 * i)
         trials.append(
             create_trial(
@@ -164,3 +163,80 @@ def _add_trials(storage: optuna.storages.RDBStorage, study_id: int, trials: list
         session.commit()
     finally:
         session.close()
+
+
+def pareto_study(storage: str | None, name: str, n_trials: int = 24, seed: int = 0) -> optuna.Study:
+    """A study of accuracy against params, as `automl search --objective accuracy,params`
+    makes it: each trial's values are [accuracy, params], its record holds its size and a
+    per-epoch history (Optuna takes no reports from a two-objective trial); accuracy grows
+    with the model's size and with batch_norm, ~1/5 of the trials are pruned, and the most
+    accurate trial is re-checked once. `storage` None: in memory."""
+    return _written(storage, name, lambda into: _write_pareto(into, name, n_trials, seed))
+
+
+def _write_pareto(storage, name: str, n_trials: int, seed: int) -> optuna.Study:
+    rng = np.random.default_rng(seed)
+    study = optuna.create_study(
+        study_name=name, storage=storage, directions=["maximize", "minimize"]
+    )
+    for key, value in {
+        **ATTRS, "objective": ["accuracy", "params"], "pruner": "pareto", "recheck": 1
+    }.items():  # fmt: skip
+        study.set_user_attr(key, value)
+    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    trials = []
+    for i in range(n_trials):
+        p = sample_params(rng)
+        cfg = _config(p)
+        params = closed_form_params(cfg, 1, p["resolution"], 10)
+        final = 0.08 * np.log10(params) + 0.15 * p["batch_norm"] + rng.normal(0, 0.02)
+        final = round(float(np.clip(final, 0.05, 0.99)), 4)
+        pruned = rng.random() < 0.2
+        epochs = int(rng.integers(1, 4)) if pruned else 4
+        history = [
+            {"epoch": e, "val_acc": final * (0.6 + 0.1 * e), "fold": 1}
+            for e in range(1, epochs + 1)
+        ]
+        trials.append(
+            create_trial(
+                state=TrialState.PRUNED if pruned else TrialState.COMPLETE,
+                values=None if pruned else [final, float(params)],
+                params=p,
+                distributions=SPACE,
+                user_attrs={
+                    "params": params,
+                    "trainable_params": params,
+                    "flops": closed_form_flops(cfg, 1, p["resolution"], 10),
+                    "history": history,
+                    "epochs_run": epochs,
+                    "seed": i,
+                },
+            )
+        )
+    best = max((t for t in trials if t.values), key=lambda t: t.values[0])
+    number = trials.index(best)
+    trials.append(
+        create_trial(
+            values=[best.values[0] - 0.01, best.values[1]],
+            params=best.params,
+            distributions=SPACE,
+            user_attrs={**best.user_attrs, "recheck_of": number, "seed": len(trials)},
+        )
+    )
+    for i, t in enumerate(trials):
+        t.datetime_start = t0 + dt.timedelta(seconds=30 * i)
+        t.datetime_complete = t.datetime_start + dt.timedelta(seconds=25)
+    study.add_trials(trials)
+    return study
+
+
+def _config(p: dict) -> ScratchCNNConfig:
+    """The model config of sampled params `p` (the sizes a trial records come from it)."""
+    return ScratchCNNConfig(
+        base_filters=p["base_filters"],
+        filter_org=p["filter_org"],
+        kernel_size=p["kernel_size"],
+        activation=p["activation"],
+        batch_norm=p["batch_norm"],
+        dense_units=p["dense_units"],
+    )

@@ -62,3 +62,29 @@ def test_a_study_of_one_completed_trial_has_no_importance():
     study.add_trial(create_trial(state=TrialState.PRUNED, params={}, distributions={}))
     imp = importances(study)
     assert imp.values == {} and imp.left_out == {"lr": "always 0.01"}
+
+
+@pytest.mark.parametrize("evaluator", ["ped_anova", "fanova"])
+def test_a_two_objective_study_ranks_params_for_accuracy(evaluator):
+    """Accuracy first, the cost second: lr drives accuracy, dropout the cost alone. A re-check
+    (left out) makes the report re-create the study with both directions."""
+    single = study_with_a_pinned_param()
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    for t in single.trials:
+        cost = 1e6 * (1 + 10 * t.params["dropout"])
+        study.add_trial(
+            create_trial(values=[t.value, cost], params=t.params, distributions=t.distributions)
+        )
+    best = max(study.trials, key=lambda t: t.values[0])
+    study.add_trial(
+        create_trial(
+            values=best.values,
+            params=best.params,
+            distributions=best.distributions,
+            user_attrs={"recheck_of": best.number},
+        )
+    )
+    imp = importances(study, evaluator)
+    assert next(iter(imp.values)) == "lr" and imp.values["lr"] > 0.5
+    # the very answer of the study of accuracy alone (PED-ANOVA's top trials: the most accurate)
+    assert imp.values == pytest.approx(importances(single, evaluator).values)

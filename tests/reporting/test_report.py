@@ -118,6 +118,9 @@ def test_cli_report_prints_the_path_and_errors_in_one_line(tmp_path):
                               "--studies-dir", str(tmp_path), "--no-upload"])  # fmt: skip
     assert res.exit_code == 0, res.output
     assert res.stdout.strip() == str(tmp_path / "c" / "report" / "index.html")
+    html = (tmp_path / "c" / "report" / "index.html").read_text()
+    assert 'id="fig-accuracy_against_cost"' not in html  # a single-objective study
+    assert "Pareto front:" not in html and 'id="fig-intermediate_values"' in html
     res = runner.invoke(app, ["report", "--study", "nope", "--studies-dir", str(tmp_path)])
     assert res.exit_code == 2 and "error:" in res.output and "Traceback" not in res.output
 
@@ -165,7 +168,7 @@ def test_bad_input_is_a_one_line_error_through_the_cli(tmp_path):
     study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
     res = runner.invoke(app, ["report", "--study", "m", "--storage", storage])
     assert res.exit_code == 2 and "Traceback" not in res.output
-    assert "optimises minimize; automl report reads single-objective studies" in res.output
+    assert "optimises minimize; automl report reads studies that maximise" in res.output
 
     storage = f"sqlite:///{tmp_path}/w.db"
     scratch_study(storage, "w", 12)
