@@ -110,12 +110,14 @@ def test_progress_shows_the_running_epoch_only_on_a_terminal(
     monkeypatch.setenv("TTY_COMPATIBLE", "1" if terminal else "0")
     monkeypatch.setenv("COLUMNS", "200")
     settings = {**TINY, "epochs": 3}
-    automl.search(
+    small = {"base_filters": 16, "filter_org": "same", "batch_size": 128}  # fast: the display
+    automl.search(  # is what is tested
         study="live",
         trials=2,
         studies_dir=tmp_path,
         portfolio=False,
         progress=TrialPrinter,
+        fix=small,
         **settings,
     )
     err = capsys.readouterr().err

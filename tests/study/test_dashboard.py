@@ -88,3 +88,29 @@ def test_dashboard_serves_the_study(tmp_path, dashboard, one_thread, tiny_params
     searched = {p["name"] for p in detail["union_search_space"]}
     assert {"filter_org", "activation", "lr", "resolution"} <= searched
     assert {"history", "epochs_run", "seed"} <= {a["key"] for a in detail["union_user_attrs"]}
+
+
+def test_dashboard_serves_a_pareto_study_with_its_front(tmp_path, dashboard):
+    from automl.study.objectives import Objectives
+    from automl.study.pareto import study_front
+
+    db = tmp_path / "front.db"
+    study = optuna.create_study(
+        study_name="front", storage=f"sqlite:///{db}", directions=["maximize", "minimize"]
+    )
+    x = optuna.distributions.FloatDistribution(0, 1)
+    for i, (acc, params) in enumerate([(0.9, 5e5), (0.8, 4e4), (0.7, 9e4), (0.5, 1e4)]):
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={"x": i / 4}, distributions={"x": x}, values=[acc, params],
+                user_attrs={"params": params},
+            )
+        )  # fmt: skip
+    front = sorted(p.trial for p in study_front(study.trials, Objectives("params")))
+    assert front == [0, 1, 3]
+
+    base = dashboard(db)
+    (summary,) = get_json(f"{base}/api/studies")["study_summaries"]
+    detail = get_json(f"{base}/api/studies/{summary['study_id']}")
+    assert detail["directions"] == ["maximize", "minimize"]  # its Pareto-front view
+    assert sorted(t["number"] for t in detail["best_trials"]) == front
