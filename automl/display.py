@@ -89,6 +89,7 @@ class TrialPrinter:
         title = f"[bold]{escape(study_name)}"
         self.task = self.progress.add_task(title, total=total, completed=done)
         self.running = self.progress.add_task("", total=1, visible=False)
+        self.objectives: Objectives | None = None  # the study's, from its first finished trial
 
     def __enter__(self) -> TrialPrinter:
         self.progress.start()
@@ -111,9 +112,11 @@ class TrialPrinter:
         self.progress.refresh()  # now, not at the next tick: an epoch can be the last
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        from automl.study.record import read_partial
+        if self.objectives is None:  # read once: a study keeps its objectives
+            from automl.study.record import read_partial
 
-        objectives = read_partial(study).objectives if len(study.directions) > 1 else None
+            self.objectives = read_partial(study).objectives
+        objectives = self.objectives if self.objectives.multi else None
         try:
             best = None if objectives else study.best_value  # two objectives: a front
         except ValueError:

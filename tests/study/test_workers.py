@@ -415,7 +415,8 @@ def test_postgres_worker_survives_dropped_connections(tmp_path, postgres_server)
     assert worker.returncode == 0, out[-3000:]
     assert dropped > 0
     study = load(url, "d")
-    assert sum(t.state in FINISHED for t in study.trials) >= 3
+    states = [(t.number, t.state.name, t.user_attrs.get("fail_reason")) for t in study.trials]
+    assert sum(t.state in FINISHED for t in study.trials) >= 3, (states, out[-3000:])
 
 
 def test_record_of_an_older_study_loads():
