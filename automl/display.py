@@ -23,7 +23,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from automl.study.objectives import Objectives
+from automl.study.objectives import Objectives, accuracy_of
 
 _live: list[Progress] = []  # the TrialPrinter display running now, if any (one live at a time)
 
@@ -37,7 +37,6 @@ def describe_trial(
     trial's params."""
     style = STATE_STYLE.get(trial.state, "white")
     from automl.study.noise import with_sd
-    from automl.study.objectives import accuracy_of
     from automl.study.record import TrialRecord
 
     record = TrialRecord.of(trial)

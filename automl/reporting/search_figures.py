@@ -9,9 +9,9 @@ from optuna.trial import FrozenTrial, TrialState
 
 from automl.reporting.figures import NotApplicable, new_figure
 from automl.reporting.summary import ParamSummary
-from automl.study.noise import Config
+from automl.study.noise import Config, configs
 from automl.study.objectives import Objectives, accuracy_of
-from automl.study.pareto import Point
+from automl.study.pareto import Point, front, knee, most_accurate, study_points
 
 MAX_PARALLEL = 12  # most important params drawn as parallel axes
 
@@ -256,9 +256,6 @@ def cost_front(trials: list[FrozenTrial], objectives: Objectives) -> CostFront:
     """The front of a two-objective study's completed configurations (a configuration: its
     search trial with the re-checks of it, at the mean of their accuracies), its knee, and
     finalize's default, the most accurate member (as `automl finalize` without --trial)."""
-    from automl.study.noise import configs
-    from automl.study.pareto import front, knee, most_accurate, study_points
-
     found = {c.trial: c for c in configs(trials)}
     points = study_points(trials, objectives)
     members = front(points)

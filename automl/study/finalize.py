@@ -20,9 +20,9 @@ from automl.metrics import classification_metrics
 from automl.modelfile import ModelFile, load_model, model_code
 from automl.settings import STUDIES_DIR, Machine, WorkerOptions, Workspace
 from automl.study.checkpoints import FINAL, Checkpoints
-from automl.study.noise import Config, configs, pick_of
+from automl.study.noise import Config, configs
 from automl.study.objectives import Objectives
-from automl.study.pareto import most_accurate, study_front
+from automl.study.pareto import default_pick, study_front
 from automl.study.record import FinalRun, StudyRecord, TrialRecord
 from automl.study.split import training_pool
 from automl.study.storage import load_study
@@ -109,11 +109,12 @@ def _finalize(
     if number is not None:
         picked = _given(study, number, trials, found, record.objectives)
         log.info("picked trial %d (--trial): validation accuracy %s", number, picked.describe())
-    elif record.objectives.multi:
-        picked = _most_accurate_of_front(trials, found, record.objectives)
-    else:
-        picked = pick_of(found)
-        _say_pick(picked, found)
+    else:  # the best; a Pareto search's: its front's most accurate member
+        picked = default_pick(trials, record.objectives)
+        if record.objectives.multi:
+            _say_front(picked, trials, record.objectives)
+        else:
+            _say_pick(picked, found)
     best = trials[picked.trial]  # a trial's number is its index
     space = record.load_space()
     cfg = with_model_options(space.rebuild(best.params), record.model_options)
@@ -280,12 +281,10 @@ def _given(
     raise StudyError(f"{what}; --trial takes a completed trial: {shown}")
 
 
-def _most_accurate_of_front(trials: list, found: list[Config], objectives: Objectives) -> Config:
-    """A study of accuracy against a cost: the most accurate member of its Pareto front (by
-    the mean over its runs), and which other members there were."""
+def _say_front(picked: Config, trials: list, objectives: Objectives) -> None:
+    """Which member of a Pareto front is retrained (the most accurate), and the others."""
     members = study_front(trials, objectives)
-    chosen = most_accurate(members)
-    picked = next(c for c in found if c.trial == chosen.trial)
+    chosen = next(p for p in members if p.trial == picked.trial)
     log.info(
         "picked trial %d, the most accurate of the Pareto front's %d: validation accuracy %s, %s",
         chosen.trial, len(members), picked.describe(), objectives.show_cost(chosen.cost),
@@ -298,7 +297,6 @@ def _most_accurate_of_front(trials: list, found: list[Config], objectives: Objec
                 f"#{p.trial} {p.accuracy:.4f}, {objectives.show_cost(p.cost)}" for p in others
             ),
         )
-    return picked
 
 
 def _write_standalone(model_path: Path) -> None:

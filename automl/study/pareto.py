@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from automl.study.noise import Config, configs, pick_of
 from automl.study.objectives import Objectives
 from automl.study.record import TrialRecord
 
@@ -64,14 +65,13 @@ def hypervolume(points: Iterable[Point], reference: tuple[float, float]) -> floa
     return area
 
 
-def knee(points: Sequence[Point], log_cost: bool = True) -> Point | None:
-    """The member of a front (cheapest first) farthest from the line joining its two ends, in
-    accuracy and (log) cost scaled to [0, 1]: where more cost stops buying much accuracy.
-    None for a front of fewer than 3 points."""
+def knee(points: Sequence[Point]) -> Point | None:
+    """The member of a front (cheapest first) farthest above the line joining its two ends, in
+    accuracy and log cost scaled to [0, 1]: where more cost stops buying much accuracy.
+    None for a front of fewer than 3 points, or one with no member above that line."""
     if len(points) < 3:
         return None
-    scale = (lambda c: math.log10(max(c, 1e-12))) if log_cost else (lambda c: c)
-    xs = [scale(p.cost) for p in points]
+    xs = [math.log10(max(p.cost, 1e-12)) for p in points]
     ys = [p.accuracy for p in points]
     dx, dy = (max(xs) - min(xs)) or 1.0, (max(ys) - min(ys)) or 1.0
     xs = [(x - min(xs)) / dx for x in xs]
@@ -89,8 +89,6 @@ def knee(points: Sequence[Point], log_cost: bool = True) -> Point | None:
 def study_points(trials: Iterable[Any], objectives: Objectives) -> list[Point]:
     """Each completed configuration of a study (its search trial with its re-checks, the mean
     accuracy over them) with its cost."""
-    from automl.study.noise import configs
-
     trials = list(trials)
     by_number = {t.number: t for t in trials}
     points = []
@@ -111,12 +109,10 @@ def most_accurate(members: Sequence[Point]) -> Point | None:
     return max(members, key=lambda p: (p.accuracy, -p.cost, -p.trial)) if members else None
 
 
-def default_pick(trials: Iterable[Any], objectives: Objectives) -> Any:
+def default_pick(trials: Iterable[Any], objectives: Objectives) -> Config | None:
     """The configuration (noise.Config) `automl finalize` retrains without --trial: the best
     (noise.pick_of), or in a study of accuracy against a cost its front's most accurate
     member; None before any trial completed."""
-    from automl.study.noise import configs, pick_of
-
     trials = list(trials)
     found = configs(trials)
     chosen = most_accurate(study_front(trials, objectives)) if objectives.multi else None

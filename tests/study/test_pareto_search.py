@@ -63,3 +63,35 @@ def test_finalize_trial_refuses_what_it_cannot_retrain(digits_study):
     assert unknown.exit_code == 2
     assert "has no trial 99; --trial takes a completed trial: 0, 1, 2" in unknown.output
     assert "Traceback" not in unknown.output
+
+
+def test_finalize_trial_names_why_a_trial_cannot_be_retrained():
+    from types import SimpleNamespace
+
+    from automl.errors import StudyError
+    from automl.study.finalize import _given
+    from automl.study.noise import configs
+
+    def trial(number, state, values=None, **attrs):
+        return SimpleNamespace(number=number, state=state, values=values, user_attrs=attrs)
+
+    trials = [
+        trial(0, "COMPLETE", [0.9, 1e4], params=1e4),
+        trial(1, "PRUNED", pruned_reason="dominated after epoch 1 by 2 of 4 trials"),
+        trial(2, "COMPLETE", [0.8, 1e3], params=1e3, recheck_of=0),
+        trial(3, "RUNNING"),
+    ]
+    found, both = configs(trials), Objectives("params")
+    assert _given("s", 0, trials, found, both).trial == 0
+    said = {}
+    for number in (1, 2, 3, 7):
+        with pytest.raises(StudyError) as caught:
+            _given("s", number, trials, found, both)
+        said[number] = caught.value.cli_message
+    assert said[1] == (
+        "trial 1 of study 's' was pruned (dominated after epoch 1 by 2 of 4 trials); --trial "
+        "takes a completed trial: the front's 0, or any of 0"
+    )
+    assert said[2].startswith("trial 2 re-checks trial 0; pass --trial 0")
+    assert said[3].startswith("trial 3 of study 's' has not finished; --trial takes")
+    assert said[7].startswith("study 's' has no trial 7; --trial takes")
