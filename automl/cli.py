@@ -69,6 +69,14 @@ Threads = Annotated[
     int | None,
     typer.Option(help="torch intra-op threads (default: OMP_NUM_THREADS, else every usable core)."),
 ]
+Track = Annotated[
+    list[str] | None,
+    typer.Option(
+        help="Log runs to mlflow | wandb | tensorboard (repeatable; none: no tracking). Default: "
+        "the study's; a search gives the study what it is given (docs/tracking.md).",
+        metavar="TRACKER",
+    ),
+]
 CheckpointEvery = Annotated[
     int | None,
     typer.Option(
@@ -208,7 +216,8 @@ def setup(
     )
     if ctx.invoked_subcommand != "studies":  # it reads the studies folder without Optuna
         _route_optuna_logs()
-    for chatty in ("timm", "onnxscript", "onnx_ir"):  # their INFO lines narrate internals
+    # their INFO lines narrate internals
+    for chatty in ("timm", "onnxscript", "onnx_ir", "mlflow", "alembic", "wandb"):
         logging.getLogger(chatty).setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
@@ -387,6 +396,7 @@ def search(
             rich_help_panel="Checkpoints",
         ),
     ] = None,
+    track: Track = None,
     studies_dir: StudiesDir = STUDIES_DIR,
 ):
     """Run or resume an Optuna study; rerunning the same command resumes it."""
@@ -400,8 +410,9 @@ def search(
     limits = from_params(Limits, ctx.params, **parsed)
     every = checkpoint_every_of(checkpoint_every, no_checkpoints)
     options = from_params(
-        SearchOptions, ctx.params, fix=parse_fix(fix), limits=limits, checkpoint_every=every
-    )
+        SearchOptions, ctx.params, fix=parse_fix(fix), limits=limits, checkpoint_every=every,
+        track=track or None,  # left out: the study's
+    )  # fmt: skip
     workspace, machine = from_params(Workspace, ctx.params), from_params(Machine, ctx.params)
     result = run_search(
         options=options, workspace=workspace, machine=machine, progress=TrialPrinter
@@ -488,6 +499,7 @@ def worker(
     ] = None,
     checkpoint_every: CheckpointEvery = None,
     no_checkpoints: NoCheckpoints = False,
+    track: Track = None,
     studies_dir: StudiesDir = STUDIES_DIR,
 ):
     """Join a study made by `automl search` (on this machine or any other) and run its trials;
@@ -498,7 +510,10 @@ def worker(
 
     workspace = from_params(Workspace, ctx.params)
     every = checkpoint_every_of(checkpoint_every, no_checkpoints)
-    run = from_params(WorkerOptions, ctx.params, offline=offline or None, checkpoint_every=every)
+    run = from_params(
+        WorkerOptions, ctx.params, offline=offline or None, checkpoint_every=every,
+        track=track or None,
+    )  # fmt: skip
     result = join(study, workspace, from_params(Machine, ctx.params), run, TrialPrinter)
     _print_best(result, workspace)
 
@@ -524,12 +539,13 @@ def finalize(
             metavar="N",
         ),
     ] = None,
+    track: Track = None,
     studies_dir: StudiesDir = STUDIES_DIR,
 ):
     """Retrain the best trial on train+val, score it once on the held-out split."""
     from automl.api import finalize as run_finalize
 
-    result = run_finalize(**ctx.params)
+    result = run_finalize(**{**ctx.params, "track": track or None})
     m = result.metrics
     out.print(
         f"trial #{result.trial} retrained; held-out ({m['n']} images): "

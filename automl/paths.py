@@ -7,6 +7,7 @@ studies/<study>/final/        `automl finalize`: model.pt, model.pt2, metrics.js
 studies/<study>/report/       `automl report`: index.html and figures/
 studies/<study>/artifacts/    files uploaded for optuna-dashboard
 studies/<study>/workers/      one log per `--workers` process
+studies/<study>/mlflow.db, mlartifacts/, tensorboard/, wandb/   --track's (automl/track)
 """
 
 from __future__ import annotations

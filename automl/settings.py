@@ -24,6 +24,7 @@ from automl.errors import ConfigError
 from automl.paths import STUDIES_DIR, Paths
 from automl.study.limits import Limits
 from automl.study.objectives import Objectives
+from automl.track.names import parse_track
 
 HEARTBEAT_SECONDS = 10  # a trial silent for twice that is failed and retried
 CHECKPOINT_EVERY = 1  # epochs between a running trial's checkpoints (automl/study/checkpoints.py)
@@ -100,8 +101,10 @@ class WorkerOptions:
     data: str | None = None
     test_dir: str | None = None
     checkpoint_every: int | None = None  # epochs between a trial's checkpoints; 0: none
+    track: str | Sequence[str] | None = None  # trackers for this worker; None: the study's
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "track", parse_track(self.track))
         if self.heartbeat_interval is not None and self.heartbeat_interval < 1:
             raise ConfigError(
                 f"--heartbeat-interval must be at least 1 s, got {self.heartbeat_interval}"
@@ -130,7 +133,8 @@ class WorkerOptions:
         return WorkerOptions(**{**base, **given})
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in dataclasses.asdict(self).items() if k != "trials"}
+        """What the study's record keeps for its workers (its trackers: the record's own)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in ("trials", "track")}
 
 
 @dataclass(frozen=True)
@@ -163,8 +167,10 @@ class SearchOptions:
     checkpoint_every: int | None = None  # epochs between checkpoints; 0: none; None: study's
     artifacts: str | Path | None = None  # the study's artifact store (study/checkpoints.py)
     objective: str | Sequence[str] | None = None  # "accuracy,params"; None: accuracy or study's
+    track: str | Sequence[str] | None = None  # mlflow, wandb, tensorboard; None: the study's
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "track", parse_track(self.track))  # installed, or refused now
         if self.objective is not None:  # refused now, in one line, before anything is read
             object.__setattr__(self, "objective", tuple(Objectives.parse(self.objective).names))
         if self.cv is not None and (not isinstance(self.cv, int) or self.cv < 2):

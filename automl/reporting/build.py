@@ -99,8 +99,19 @@ def report(
             upload_files(the_study, [index, *files], studies_dir)
         except Exception as exc:
             log.warning("report written, but its upload for optuna-dashboard failed: %s", exc)
+    if record.track:  # the study's trackers keep the figures with the study's own run
+        _track(study, record, studies_dir, [index, *files])
     log.info("report of %s written in %.1f s", study, time.perf_counter() - started)
     return index
+
+
+def _track(study: str, record: StudyRecord, studies_dir: str | Path, files: list[Path]) -> None:
+    from automl.track.study import track_report
+
+    try:
+        track_report(record.track, study, record, Paths(studies_dir), files)
+    except AutoMLError as exc:  # a tracker the study names that is not installed here
+        log.warning("report written, but not tracked: %s", exc)
 
 
 def _objectives(name: str, study, record: StudyRecord) -> Objectives:

@@ -108,6 +108,7 @@ def prepare(options: SearchOptions, workspace: Workspace, machine: Machine) -> P
         artifacts=checked_url(o.artifacts),
         worker_options=run.to_dict(),
         objective=objectives.names,
+        track=list(o.track or ()),
     )
     if o.dedupe and source.test_dir is None:  # the built-in digits
         raise ConfigError(

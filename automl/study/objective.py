@@ -28,6 +28,9 @@ from automl.study.pareto import ParetoRungs
 from automl.study.recheck import NotARecheck, is_recheck
 from automl.study.record import StudyRecord, TrialRecord
 from automl.study.split import TrainingPool, training_pool
+from automl.track import COMPLETED, FAILED, PRUNED, Tracking
+from automl.track.study import end_trial, epoch_scalars, trial_start
+from automl.track.tracking import TrackedRun
 from automl.train.features import FeatureStore
 from automl.train.fit import fit, model_stats, timing
 from automl.train.measure import inference_latency_ms
@@ -83,6 +86,7 @@ class Objective:
         on_epoch: Callable[[int, int, int, dict], None] | None = None,
         started: float | None = None,
         checkpoints: Checkpoints | None = None,
+        tracking: Tracking | None = None,
     ) -> None:
         """The study's settings from its `record`: a model over one of its limits is pruned
         before it trains; its excluded training-pool rows are neither trained nor validated
@@ -91,7 +95,8 @@ class Objective:
         trial records the start-up (data check, decoding a new study's images, weights,
         probes) as a part. With --cv the record's folds are trained on in turn instead of the
         split (study/folds.py). `checkpoints`: where a trial's state is kept every few epochs,
-        and where a retry of a cut-short trial finds it (study/checkpoints.py)."""
+        and where a retry of a cut-short trial finds it (study/checkpoints.py). `tracking`:
+        the trackers each trial's run logs to (automl/track)."""
         self.limits = Limits.from_dict(record.limits)
         self.objectives = record.objectives
         pareto = self.objectives.multi and record.pruner == "pareto"
@@ -111,6 +116,8 @@ class Objective:
         self.on_epoch = on_epoch
         self.started = started
         self.checkpoints = checkpoints
+        self.tracking = tracking or Tracking()
+        self._tracked: TrackedRun | None = None  # this trial's run in the trackers
         self._splits: dict[int, tuple] = {}
         split_key = hashlib.blake2b(
             self.val_indices.tobytes() + b"|" + self.excluded.tobytes(), digest_size=8
@@ -179,17 +186,47 @@ class Objective:
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
         self.current = optuna_compat.trial_id(trial)  # for recording_interrupts, till the next
         self._kept: int | None = None  # the chain whose checkpoint this trial wrote or read
+        self._tracked = None
         try:
             value = self._run(trial)
         except KeyboardInterrupt:  # Optuna fails the trial next; run_worker ends the run
             with contextlib.suppress(Exception):  # best effort: the interrupt goes on
                 TrialRecord.note(trial, fail_reason=INTERRUPTED)
+            self._end_run(trial, FAILED)
             raise  # its checkpoint stays: the next run resumes it
-        except BaseException:  # pruned, or failed for another reason: no retry will need it
+        except BaseException as exc:  # pruned, or failed otherwise: no retry will need it
             self._drop_checkpoint()
+            self._end_run(trial, PRUNED if isinstance(exc, optuna.TrialPruned) else FAILED)
             raise
         self._drop_checkpoint()
+        accuracy = value[0] if isinstance(value, tuple) else value
+        self._end_run(trial, COMPLETED, {"value": accuracy})
         return value
+
+    def _start_run(self, trial: optuna.Trial, attrs: dict, first: int) -> None:
+        """The trial's run in each tracker; a retry's names the trial and runs it carries on."""
+        if not self.tracking:
+            return
+        retries = None
+        if first != trial.number:
+            before = retried(attrs)[-1] if retried(attrs) else first
+            earlier = trial.study.get_trials(deepcopy=False)[before]
+            retries = {"trial": before, "runs": TrialRecord.of(earlier).tracked}
+        recheck_of = TrialRecord.of(trial).recheck_of
+        start = trial_start(trial.number, dict(trial.params), recheck_of, retries)
+        self._tracked = self.tracking.start(start)
+        if self._tracked.ids:
+            TrialRecord.note(trial, tracked=self._tracked.ids)
+
+    def _end_run(self, trial: optuna.Trial, state: str, values: dict | None = None) -> None:
+        if self._tracked is None:
+            return
+        tracked, self._tracked = self._tracked, None
+        try:
+            attrs = dict(trial.user_attrs)
+        except Exception:  # the storage is what failed: end the run with what is known
+            attrs = {}
+        end_trial(tracked, attrs, state, values)
 
     def _drop_checkpoint(self) -> None:
         if self.checkpoints is not None and self._kept is not None:
@@ -234,6 +271,7 @@ class Objective:
         attrs = optuna_compat.trial_system_attrs(trial)
         first = first_of(trial, attrs)  # a retry trains with its chain's seed
         seed = self.seed + first
+        self._start_run(trial, attrs, first)
         decode_start = time.perf_counter()
         runs = self.runs(cfg.data.resolution, seed if recheck else None)  # decoded once
         TrialRecord.note(trial, decode_seconds=time.perf_counter() - decode_start)
@@ -272,6 +310,8 @@ class Objective:
         def on_epoch(epoch: int, row: dict) -> None:
             history.append(row | fold_note(values, len(runs)))
             TrialRecord.note(trial, history=history)
+            if self._tracked is not None:
+                self._tracked.epoch(len(history), epoch_scalars(row))
             if self.on_epoch is not None:
                 self.on_epoch(trial.number, len(history), self.epochs * len(runs), row)
             if values or recheck:  # --cv: the pruner sees the first fold only (folds.py)

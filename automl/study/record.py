@@ -66,6 +66,7 @@ class StudyRecord:
     recheck: int | None = None  # --recheck N: the N best configurations run again (noise.py)
     artifacts: str | None = None  # --artifacts URL: where checkpoints go (None: study folder)
     objective: list[str] = field(default_factory=lambda: ["accuracy"])  # Objectives.names
+    track: list[str] = field(default_factory=list)  # --track: the trackers its runs log to
 
     @property
     def objectives(self) -> Objectives:
@@ -384,6 +385,7 @@ class TrialRecord:
     checkpointed: int | None = None  # epochs (of `history`) its last checkpoint holds
     resumed_from: int | None = None  # the trial whose checkpoint it carried on (checkpoints.py)
     resumed_after: int | None = None  # epochs of `history` carried over, not trained by it
+    tracked: dict[str, str] = field(default_factory=dict)  # tracker -> its run's id (automl.track)
 
     @classmethod
     def of(cls, trial: optuna.trial.FrozenTrial | optuna.Trial) -> TrialRecord:

@@ -40,6 +40,7 @@ def resume(the_study: optuna.Study, stored: StudyRecord, plan: Plan) -> ReadyStu
         pruner=plan.record.pruner,
         worker_options=_worker_options(stored, plan.record),
         recheck=settled_rechecks(plan.options.recheck, stored),
+        track=stored.track if plan.options.track is None else plan.record.track,
     )
     return ReadyStudy(the_study, record, space, plan.source)
 

@@ -55,6 +55,9 @@ def search(
     accuracy alone, or the study's) makes a new study a Pareto search of accuracy against that
     cost, pruned by automl's own rule (`pruner` "pareto", or "none"; docs/concepts.md,
     Accuracy against cost); a rerun giving other objectives is refused.
+    `track` ("mlflow", "wandb", "tensorboard", or a list; "none" stops; None: the study's)
+    logs a run per trial to those trackers, kept by the study for its workers, reruns and
+    finalize (docs/tracking.md).
     `progress` shows the search as it runs (automl/study/progress.py): the CLI's display is
     `automl.display.TrialPrinter`; None (or False) shows nothing but log lines.
     """
@@ -74,7 +77,10 @@ def search(
         if options.workers == 1:
             return run_worker(ready, workspace, machine, plan.run, progress, started)
         from automl.study.pool import run_workers  # worker processes started here
+        from automl.track.study import open_tracking
 
+        record = ready.record  # its trackers' study runs made once, here, before the workers
+        open_tracking(record.track, ready.study.study_name, record, workspace.paths, say=True)
         trials = plan.run.trials or UNTIL_TIMEOUT
         run_workers(ready.study, workspace, machine, options.workers, trials, progress)
         return ready.study

@@ -35,6 +35,7 @@ from automl.study.record import StudyRecord
 from automl.study.samplers import create_pruner, create_sampler
 from automl.study.storage import fail_stale_trials, load_study, reconnecting
 from automl.study.weights import fetch_study_backbones
+from automl.track.study import open_tracking
 from automl.train.precision import resolve_device, resolve_precision
 
 log = logging.getLogger(__name__)
@@ -245,6 +246,8 @@ def run_worker(
             done,
             "" if endless else f" of {target}",
         )
+    names = record.track if run.track is None else run.track
+    tracking = open_tracking(names, the_study.study_name, record, workspace.paths, say=True)
     printer = watching(progress, the_study, None if endless else target, done)
 
     with printer as shown, warnings.catch_warnings():
@@ -260,6 +263,7 @@ def run_worker(
             on_epoch=None if shown is None else shown.epoch,
             started=started,
             checkpoints=checkpoints,
+            tracking=tracking,
         )
         try:
             with recording_interrupts(the_study, objective):
@@ -275,6 +279,8 @@ def run_worker(
             raise Interrupted.of(
                 exc, f"{finished} trials finished; the running trial is recorded as failed", advice
             ) from None
+        finally:
+            tracking.finish()
     return the_study
 
 

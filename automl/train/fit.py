@@ -208,6 +208,7 @@ def fit(
         batches: Iterable = train_batches
         if choice is not None:  # its first batches in turn in each layout
             batches = choice.batches(train_batches, model, precision.device)
+        lr = max(group["lr"] for group in optimizer.param_groups)  # the head's, at the start
         stats = train_one_epoch(
             trained, criterion, optimizer, scheduler, batches, precision, scaler
         )
@@ -221,6 +222,7 @@ def fit(
             "epoch": epoch,
             "train_loss": stats.loss,
             "train_acc": stats.accuracy,
+            "lr": lr,
             "seconds": stats.seconds,
             "train_seconds": stats.seconds,
         }

@@ -27,6 +27,7 @@ from automl.study.pool import cuda_placement
 from automl.study.record import StudyRecord
 from automl.study.samplers import create_sampler
 from automl.study.storage import open_storage
+from tests.track.readers import mlflow_runs
 
 from .resumed import uninterrupted_value
 
@@ -65,12 +66,13 @@ def assert_clean(study: optuna.Study, finished: int, workers: int = 1) -> None:
 
 
 def create(
-    tmp_path: Path, url: str, name: str, trials: int, epochs: int = 1, portfolio: bool = True
-) -> None:
+    tmp_path: Path, url: str, name: str, trials: int, epochs: int = 1, portfolio: bool = True,
+    track: list[str] | None = None,
+) -> None:  # fmt: skip
     """Create the study as `automl search` does, without running a trial."""
     options = SearchOptions(
         space="scratch_cnn", study=name, trials=trials, epochs=epochs, pruner="none", seed=0,
-        resolution=32, recheck=0, portfolio=portfolio,
+        resolution=32, recheck=0, portfolio=portfolio, track=track,
     )  # fmt: skip
     workspace = Workspace(tmp_path, url)
     plan = prepare(options, workspace, Machine("cpu", "fp32"))
@@ -158,7 +160,7 @@ def test_sigkill_one_of_two_workers_then_the_retry_resumes(tmp_path, storage_url
     finishes the study, the killed trial ends FAIL (heartbeat), and its retry trains epochs
     4-6 only, ending with the value of the same trial run without a break."""
     epochs, trials = 6, 3
-    create(tmp_path, storage_url, "k", trials, epochs, portfolio=False)
+    create(tmp_path, storage_url, "k", trials, epochs, portfolio=False, track=["mlflow"])
     queued = load(storage_url, "k")
     for i, activation in enumerate(("relu", "gelu", "silu")):  # small and quick, in order
         queued.enqueue_trial({**tiny_params, "activation": activation, "lr": 1e-3 * (i + 1)})
@@ -212,6 +214,15 @@ def test_sigkill_one_of_two_workers_then_the_retry_resumes(tmp_path, storage_url
           f"-> {retry.value!r}; uninterrupted {whole!r}")  # fmt: skip
     assert retry.value == whole
     assert not list((tmp_path / "k" / "checkpoints").glob("*.pt"))  # none left
+    # Tracked: the retry is a new run naming the one it retries, which it closed as failed;
+    # it logs the epochs it trained, not those it carried over.
+    runs = {r.tags["automl.number"]: r for r in mlflow_runs(tmp_path / "k") if r.params}
+    assert sorted(map(int, runs)) == sorted(t.number for t in study.trials)
+    before, after = runs[str(killed)], runs[str(retry.number)]
+    assert after.tags["automl.retry_of"] == str(killed)
+    assert after.tags["automl.retry_of_mlflow"] == by_number[killed].user_attrs["tracked"]["mlflow"]
+    assert before.status == "FAILED" and "retries it" in before.tags["automl.reason"]
+    assert sorted(after.scalars["val_acc"]) == trained
 
 
 def test_worker_joins_with_only_study_and_storage(tmp_path):
