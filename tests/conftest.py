@@ -190,3 +190,15 @@ def serve_dashboard(tmp_path):
 
     for proc in procs:
         stop(proc)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Path of chromium: `.ci/run` installs it, so under CI=true a missing one is a failure."""
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        why = "chromium is not installed (apt-get install chromium; .ci/run does)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(why)
+        pytest.skip(why)
+    return found

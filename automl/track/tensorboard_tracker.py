@@ -75,10 +75,12 @@ class TensorBoardRun(Run):
 
         self.writer.add_text("end", f"{state}: {reason}" if reason else state)
         metrics = {f"hparam/{k}": v for k, v in self.values.items()}
-        if self.hparams:  # the run's session only: TensorBoard reads the first experiment
-            _, start, end = hparams({**self.hparams, "state": state}, metrics)  # summary it
-            for each in (start, end):  # finds as every run's, and builds one from all
-                self.writer.file_writer.add_summary(each)  # sessions when there is none
+        if self.hparams:
+            # This run's session only, no experiment summary: TensorBoard would take the first
+            # run's experiment for every run; without one it gathers all runs' sessions.
+            _, start, end = hparams({**self.hparams, "state": state}, metrics)
+            for each in (start, end):
+                self.writer.file_writer.add_summary(each)
         for key, value in metrics.items():
             self.writer.add_scalar(key, value)
         self.writer.close()

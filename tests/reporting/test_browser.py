@@ -4,21 +4,10 @@ from __future__ import annotations
 
 import base64
 import re
-import subprocess
-from pathlib import Path
 
 from automl.reporting import SECTIONS
+from tests.browser import run
 
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # Runs in the page before the DOM is dumped: each image's decoded width, or "broken".
 PROBE = """<script>window.addEventListener("load", () => {
   for (const img of document.images) {
@@ -27,16 +16,6 @@ PROBE = """<script>window.addEventListener("load", () => {
   }
   document.body.setAttribute("data-probed", "yes");
 });</script></body>"""
-
-
-def run(chromium: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [chromium, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
 
 
 def test_report_renders_in_chromium(reported, chromium, tmp_path):
