@@ -66,3 +66,14 @@ class CpuMeter:
     def __exit__(self, *exc) -> None:
         (t0, b0, o0), (t1, b1, o1) = self.start, self._sample()
         self.others = max((b1 - b0) - (o1 - o0), 0.0) / max(t1 - t0, 1e-9)
+
+
+def hymenoptera_config(resolution: int) -> dict:
+    """search_spaces/scratch_cnn.py PORTFOLIO[0] at batch 32, every param pinned: the
+    fixed model of the benchmarks that train one configuration on hymenoptera."""
+    return {
+        "base_filters": 32, "filter_org": "same", "kernel_size": 3, "activation": "gelu",
+        "batch_norm": True, "dropout": 0.2, "dense_units": 128, "optimizer": "adamw",
+        "lr": 2e-3, "weight_decay": 1e-4, "resolution": resolution, "batch_size": 32,
+        "augment": "basic",
+    }  # fmt: skip

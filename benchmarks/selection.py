@@ -36,7 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import optuna  # noqa: E402
-from common import CpuMeter, machine_line, write_results  # noqa: E402
+from common import CpuMeter, hymenoptera_config, machine_line, write_results  # noqa: E402
 
 import automl  # noqa: E402
 from automl.data import open_source  # noqa: E402
@@ -49,21 +49,7 @@ from automl.train.precision import resolve_device, resolve_precision  # noqa: E4
 
 HYMENOPTERA = REPO.parent / "shared" / "data" / "hymenoptera"
 RESOLUTION = 64
-CONFIG = {  # search_spaces/scratch_cnn.py PORTFOLIO[0] at batch 32, every param pinned
-    "base_filters": 32,
-    "filter_org": "same",
-    "kernel_size": 3,
-    "activation": "gelu",
-    "batch_norm": True,
-    "dropout": 0.2,
-    "dense_units": 128,
-    "optimizer": "adamw",
-    "lr": 2e-3,
-    "weight_decay": 1e-4,
-    "resolution": RESOLUTION,
-    "batch_size": 32,
-    "augment": "basic",
-}
+CONFIG = hymenoptera_config(RESOLUTION)
 WAYS = {"split 80/20": None, "cv 5": 5}
 
 
