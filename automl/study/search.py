@@ -80,7 +80,11 @@ def search(
         from automl.track.study import open_tracking
 
         record = ready.record  # its trackers' study runs made once, here, before the workers
-        open_tracking(record.track, ready.study.study_name, record, workspace.paths, say=True)
+        name = ready.study.study_name
+        tracking = open_tracking(record.track, name, record, workspace.paths, say=True)
         trials = plan.run.trials or UNTIL_TIMEOUT
-        run_workers(ready.study, workspace, machine, options.workers, trials, progress)
+        try:
+            run_workers(ready.study, workspace, machine, options.workers, trials, progress)
+        finally:
+            tracking.finish()  # the last word on the study's run, once every worker ended
         return ready.study

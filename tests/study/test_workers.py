@@ -160,7 +160,9 @@ def test_sigkill_one_of_two_workers_then_the_retry_resumes(tmp_path, storage_url
     finishes the study, the killed trial ends FAIL (heartbeat), and its retry trains epochs
     4-6 only, ending with the value of the same trial run without a break."""
     epochs, trials = 6, 3
-    create(tmp_path, storage_url, "k", trials, epochs, portfolio=False, track=["mlflow"])
+    tracked = storage_url.startswith("sqlite")  # its retry's run: checked once, here
+    create(tmp_path, storage_url, "k", trials, epochs, portfolio=False,
+           track=["mlflow"] if tracked else None)  # fmt: skip
     queued = load(storage_url, "k")
     for i, activation in enumerate(("relu", "gelu", "silu")):  # small and quick, in order
         queued.enqueue_trial({**tiny_params, "activation": activation, "lr": 1e-3 * (i + 1)})
@@ -214,6 +216,8 @@ def test_sigkill_one_of_two_workers_then_the_retry_resumes(tmp_path, storage_url
           f"-> {retry.value!r}; uninterrupted {whole!r}")  # fmt: skip
     assert retry.value == whole
     assert not list((tmp_path / "k" / "checkpoints").glob("*.pt"))  # none left
+    if not tracked:
+        return
     # Tracked: the retry is a new run naming the one it retries, which it closed as failed;
     # it logs the epochs it trained, not those it carried over.
     runs = {r.tags["automl.number"]: r for r in mlflow_runs(tmp_path / "k") if r.params}

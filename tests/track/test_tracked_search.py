@@ -1,15 +1,25 @@
-"""A tracked study end to end on the built-in digits: two workers, then finalize; every
-trial has exactly one run in each tracker, with its params and one step per epoch it ran."""
+"""A tracked study end to end on the built-in digits: with two workers, every trial has exactly
+one run in each tracker, with its params and one step per epoch it ran; finalize's run."""
 
 from __future__ import annotations
+
+import shutil
 
 import pytest
 from optuna.trial import TrialState
 
 import automl
+from automl.api import _track_finalized
 from tests.track.readers import mlflow_runs, tensorboard_runs, wandb_runs
 
-TINY = {"resolution": 32, "epochs": 2, "recheck": 0, "seed": 0}
+TINY = {
+    "resolution": 32,
+    "epochs": 2,
+    "recheck": 0,
+    "seed": 0,
+    "portfolio": False,
+    "fix": {"base_filters": 16, "dense_units": 64, "batch_size": 128},
+}  # small and quick
 STATES = {TrialState.COMPLETE: "completed", TrialState.PRUNED: "pruned"}
 
 
@@ -18,7 +28,7 @@ def epochs_of(trial) -> list[int]:
 
 
 @pytest.mark.slow
-def test_a_tracked_search_with_two_workers_then_finalize(tmp_path, monkeypatch):
+def test_a_tracked_search_with_two_workers(tmp_path, monkeypatch):
     for name in ("MLFLOW_TRACKING_URI", "WANDB_MODE", "WANDB_API_KEY", "WANDB_DIR"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))  # W&B: not logged in, offline
@@ -34,6 +44,7 @@ def test_a_tracked_search_with_two_workers_then_finalize(tmp_path, monkeypatch):
     parents = [r for r in runs if r.tags.get("automl.role") == "study"]
     children = {int(r.tags["automl.number"]): r for r in runs if r not in parents}
     assert len(parents) == 1 and len(children) == len(runs) - 1 == len(trials)
+    assert parents[0].status == "FINISHED"  # every worker, and the search, ended
     boards = tensorboard_runs(folder)
     assert sorted(boards) == [f"trial-{t.number:04d}" for t in trials]
     wandb = {r.name: r for r in wandb_runs(folder)}
@@ -60,13 +71,31 @@ def test_a_tracked_search_with_two_workers_then_finalize(tmp_path, monkeypatch):
             assert run.status == "KILLED"
         assert trial.user_attrs["tracked"]["mlflow"]
 
-    result = automl.finalize("t", studies_dir=tmp_path)
-    final = next(r for r in mlflow_runs(folder) if r.tags.get("automl.role") == "finalize")
-    assert final.name == "final 1" and final.status == "FINISHED"
+
+def test_finalize_s_run_is_tracked(finalized, tmp_path, monkeypatch):
+    """What `automl finalize` logs once it has scored (automl.api), on the session's finalized
+    digits study copied here: its epochs, test metrics, figures and model.pt's path."""
+    for name in ("MLFLOW_TRACKING_URI", "WANDB_MODE", "WANDB_API_KEY", "WANDB_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
+    studies_dir, result = finalized
+    shutil.copytree(studies_dir, tmp_path, dirs_exist_ok=True)
+    folder = tmp_path / result.study
+    _track_finalized(result, None, None, tmp_path)  # the study tracks nothing: no run
+    assert not (folder / "mlflow.db").exists()
+
+    _track_finalized(result, ("mlflow", "tensorboard", "wandb"), None, tmp_path)
+    (final,) = [r for r in mlflow_runs(folder) if r.tags.get("automl.role") == "finalize"]
+    assert final.name == f"final {result.run}" and final.status == "FINISHED"
+    assert final.tags["automl.trial"] == str(result.trial)
     assert final.scalars["test_accuracy"] == {0: result.metrics["accuracy"]}
-    assert sorted(final.scalars["train_loss"]) == [1, 2]
+    epochs = len(final.scalars["train_loss"])
+    assert epochs >= 1 and sorted(final.scalars["train_loss"]) == list(range(1, epochs + 1))
     assert final.tags["automl.model_path"] == str(result.model_path.resolve())
-    artifacts = {p.name for p in (folder / "mlartifacts").rglob("*.png")}
-    assert {"confusion_matrix.png", "per_class_f1.png"} <= artifacts
-    assert "final-0001" in tensorboard_runs(folder)
-    assert any(r.name == "t final 1" for r in wandb_runs(folder))
+    artifacts = {p.name for p in (folder / "mlartifacts").rglob("*") if p.is_file()}
+    assert {"confusion_matrix.png", "per_class_f1.png", "metrics.json"} <= artifacts
+    board = tensorboard_runs(folder)[f"final-{result.run:04d}"]
+    assert board.scalars["hparam/test_accuracy"] == pytest.approx({0: result.metrics["accuracy"]})
+    (w,) = wandb_runs(folder)
+    assert w.name == f"{result.study} final {result.run}" and w.tags["job_type"] == "finalize"
+    assert w.summary["test_accuracy"] == result.metrics["accuracy"]
