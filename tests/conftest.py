@@ -202,3 +202,19 @@ def chromium() -> str:
             pytest.fail(why)
         pytest.skip(why)
     return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def trackers_stay_home(tmp_path_factory):
+    """The trackers' own side channels, for every test and the processes it starts: MLflow
+    sends no usage telemetry (no network), W&B's service logs under a temporary folder, not
+    ~/.cache/wandb."""
+    keep = {k: os.environ.get(k) for k in ("MLFLOW_DISABLE_TELEMETRY", "WANDB_CACHE_DIR")}
+    os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    os.environ["WANDB_CACHE_DIR"] = str(tmp_path_factory.mktemp("wandb-cache"))
+    yield
+    for key, value in keep.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value

@@ -46,9 +46,12 @@ def test_a_missing_tracker_names_its_extra(monkeypatch):
     )
 
 
-def test_the_cli_refuses_a_bad_tracker_before_any_study(tmp_path):
+@pytest.mark.parametrize(
+    "command", [["search"], ["worker", "--study", "s"], ["finalize", "--study", "s"]]
+)
+def test_the_cli_refuses_a_bad_tracker_before_any_study(tmp_path, command):
     result = CliRunner().invoke(
-        app, ["search", "--studies-dir", str(tmp_path), "--track", "tensorbored"]
+        app, [*command, "--studies-dir", str(tmp_path), "--track", "tensorbored"]
     )
     assert result.exit_code == 2, result.output
     assert "unknown tracker 'tensorbored'" in result.output
