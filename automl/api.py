@@ -23,28 +23,37 @@ def finalize(study: str, track: str | Sequence[str] | None = None, **options: An
     """Retrain and score the study's best trial (automl.study.finalize.finalize, same
     arguments), then upload metrics.json and its figures for optuna-dashboard, and log the
     run to `track` (mlflow, wandb, tensorboard; None: the study's trackers)."""
-    from automl.reporting.artifacts import upload_finalized
-
     names = parse_track(track)  # a bad or missing tracker is refused before the retrain
     result = score(study, **options)
     given = inspect.signature(score).bind(study, **options)
     given.apply_defaults()
-    storage, studies_dir = given.arguments["storage"], given.arguments["studies_dir"]
-    upload_finalized(result, storage, studies_dir)
-    _track_finalized(result, names, storage, studies_dir)
+    _after_scoring(result, names, given.arguments["storage"], given.arguments["studies_dir"])
     return result
 
 
-def _track_finalized(result: FinalResult, names, storage, studies_dir) -> None:
-    """finalize's run in the trackers; the score is saved by now, so nothing here raises."""
+def _after_scoring(result: FinalResult, names, storage, studies_dir) -> None:
+    """metrics.json and its figures uploaded for optuna-dashboard, and finalize's run in the
+    trackers (`names`; None: the study's). The score is saved by now: nothing here raises."""
+    from automl.reporting.artifacts import upload_final
+    from automl.study.storage import default_storage, load_study
+
+    try:
+        the_study = load_study(result.study, storage or default_storage(result.study, studies_dir))
+    except Exception as exc:  # see upload_final
+        log.warning("could not upload the final metrics as Optuna artifacts: %s", exc)
+        return
+    upload_final(the_study, result.metrics_path, result.metrics, studies_dir)
+    _track_finalized(result, names, the_study, studies_dir)
+
+
+def _track_finalized(result: FinalResult, names, the_study, studies_dir) -> None:
+    """finalize's run in the trackers, from metrics.json and the figures beside it."""
     from automl.paths import Paths
     from automl.study.record import FinalRun, StudyRecord
-    from automl.study.storage import default_storage, load_study
     from automl.track.study import track_final
 
     try:
-        study = load_study(result.study, storage or default_storage(result.study, studies_dir))
-        record = StudyRecord.from_study(study)
+        record = StudyRecord.from_study(the_study)
         names = record.track if names is None else names
         if not names:
             return
@@ -54,7 +63,8 @@ def _track_finalized(result: FinalResult, names, storage, studies_dir) -> None:
             for name in ("confusion_matrix", "per_class_f1")
         ]
         figures = [p for p in figures if p.exists()] + [result.metrics_path]
-        track_final(names, result.study, record, Paths(studies_dir), final, result.model_path,
-                    figures)  # fmt: skip
+        track_final(
+            names, result.study, record, Paths(studies_dir), final, result.model_path, figures
+        )
     except AutoMLError as exc:  # a tracker the study names that is not installed here
         log.warning("finalize's run was not tracked: %s", exc)

@@ -61,17 +61,3 @@ def upload_final(
     except Exception as exc:  # see the docstring
         log.warning("could not upload the final metrics as Optuna artifacts: %s", exc)
         return []
-
-
-def upload_finalized(result, storage: str | None, studies_dir: str | Path = "studies") -> list[str]:
-    """`upload_final` of a `FinalResult` (automl.study.finalize), its study opened from
-    `storage`; called by the CLI and the Python API after finalize. Never raises."""
-    from automl.study.storage import default_storage, load_study
-
-    try:
-        url = storage or default_storage(result.study, studies_dir)
-        study = load_study(result.study, url)
-    except Exception as exc:  # see upload_final
-        log.warning("could not upload the final metrics as Optuna artifacts: %s", exc)
-        return []
-    return upload_final(study, result.metrics_path, result.metrics, studies_dir)

@@ -63,12 +63,9 @@ class Run(ABC):
 
 
 class Tracker(ABC):
-    """A tracker for one study, in this process. `module`: what it imports; `extra`: the
-    pip extra that installs it."""
+    """A tracker for one study, in this process (its package and extra: names.NEEDS)."""
 
     name: ClassVar[str]
-    module: ClassVar[str]
-    extra: ClassVar[str]
 
     def __init__(self, study: StudyInfo) -> None:
         self.study = study

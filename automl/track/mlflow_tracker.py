@@ -44,8 +44,6 @@ def _text(value: Any) -> str:
 @register_tracker
 class MLflowTracker(Tracker):
     name = "mlflow"
-    module = "mlflow"
-    extra = "mlflow"
 
     def __init__(self, study: StudyInfo) -> None:
         super().__init__(study)

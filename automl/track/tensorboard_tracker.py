@@ -17,8 +17,6 @@ def _hparam(value: Any) -> Any:
 @register_tracker
 class TensorBoardTracker(Tracker):
     name = "tensorboard"
-    module = "tensorboard"
-    extra = "tensorboard"
 
     def __init__(self, study: StudyInfo) -> None:
         super().__init__(study)

@@ -43,8 +43,6 @@ def run_mode() -> str | None:
 @register_tracker
 class WandbTracker(Tracker):
     name = "wandb"
-    module = "wandb"
-    extra = "wandb"
 
     def __init__(self, study: StudyInfo) -> None:
         super().__init__(study)

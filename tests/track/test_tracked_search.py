@@ -10,6 +10,7 @@ from optuna.trial import TrialState
 
 import automl
 from automl.api import _track_finalized
+from automl.study.storage import default_storage, load_study
 from tests.track.readers import mlflow_runs, tensorboard_runs, wandb_runs
 
 TINY = {
@@ -81,10 +82,11 @@ def test_finalize_s_run_is_tracked(finalized, tmp_path, monkeypatch):
     studies_dir, result = finalized
     shutil.copytree(studies_dir, tmp_path, dirs_exist_ok=True)
     folder = tmp_path / result.study
-    _track_finalized(result, None, None, tmp_path)  # the study tracks nothing: no run
+    the_study = load_study(result.study, default_storage(result.study, tmp_path))
+    _track_finalized(result, None, the_study, tmp_path)  # the study tracks nothing: no run
     assert not (folder / "mlflow.db").exists()
 
-    _track_finalized(result, ("mlflow", "tensorboard", "wandb"), None, tmp_path)
+    _track_finalized(result, ("mlflow", "tensorboard", "wandb"), the_study, tmp_path)
     (final,) = [r for r in mlflow_runs(folder) if r.tags.get("automl.role") == "finalize"]
     assert final.name == f"final {result.run}" and final.status == "FINISHED"
     assert final.tags["automl.trial"] == str(result.trial)

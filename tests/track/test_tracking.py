@@ -33,8 +33,6 @@ class Noted(Run):
 
 
 class Fake(Tracker):
-    module = extra = "fake"
-
     def __init__(self, name: str, fail_at: str | None = None) -> None:
         super().__init__(StudyInfo("s", Path(".")))
         self.name, self.fail_at, self.log = name, fail_at, []
